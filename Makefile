@@ -1,0 +1,73 @@
+# The commands of this repository. `make` (or `make help`) lists them.
+# Every target that needs Python sets up .venv itself, so on a fresh clone `make run` and
+# `make test` are the only two commands needed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+TOOLS := $(CURDIR)/.tools/bin
+SHARED ?= $(CURDIR)/../shared
+export PATH := $(BIN):$(TOOLS):$(PATH)
+export PACT_DO_NOT_TRACK := true
+
+HOST ?= 127.0.0.1
+USER_PORT ?= 8001
+ORDER_PORT ?= 8002
+GIT_SHA ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+GIT_BRANCH ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo local)
+PYTEST := $(BIN)/pytest
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): constraints.txt requirements-dev.txt user-service/pyproject.toml order-service/pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11+ is required)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt \
+	  -e ./user-service -e ./order-service -r requirements-dev.txt
+	touch $@
+
+.PHONY: install
+install: $(STAMP) ## Create .venv with both services (editable) and the dev tools
+
+.PHONY: lock
+lock: ## Re-pin constraints.txt from a fresh resolve of the declared dependencies
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -e ./user-service -e ./order-service -r requirements-dev.txt
+	{ echo "# Pinned versions for the dev environment; regenerate with 'make lock'."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
+	rm -rf .lock-venv
+
+.PHONY: run
+run: $(STAMP) ## Run both services on 127.0.0.1 (embedded SQLite unless *_DATABASE_URL is set); Ctrl-C stops both
+	HOST=$(HOST) USER_PORT=$(USER_PORT) ORDER_PORT=$(ORDER_PORT) scripts/run-local.sh
+
+.PHONY: tools
+tools: $(STAMP) ## Check (and where possible install) helm, kubectl and the PostgreSQL binaries the tests use
+	scripts/ensure-tools.sh "$(TOOLS)" "$(SHARED)"
+
+.PHONY: test
+test: $(STAMP) tools ## All local tests: unit, integration (PostgreSQL), contracts, charts and manifests
+	$(PYTEST) -q
+
+.PHONY: test-unit
+test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
+	$(PYTEST) -q user-service/tests/unit order-service/tests/unit
+
+.PHONY: lint
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict over the whole repository
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy user-service/src order-service/src
+
+.PHONY: fmt
+fmt: $(STAMP) ## Format and auto-fix with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
