@@ -1,0 +1,104 @@
+"""Request-id and access-log middleware on a bare ASGI app (in memory, no network)."""
+
+import asyncio
+import io
+import json
+import logging
+import re
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from user_service.log import configure_logging, current_request_id
+from user_service.middleware import RequestContextMiddleware, accept_request_id
+
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@pytest.mark.parametrize("value", ["abc", "A-1_b.c:d", "x" * 128, "!~"])
+def test_visible_ascii_request_id_is_kept(value: str) -> None:
+    assert accept_request_id(value) == value
+
+
+@pytest.mark.parametrize("value", [None, "", "x" * 129, "has space", "tab\t", "é", "a\nb"])
+def test_missing_or_unsafe_request_id_is_replaced_by_uuid4_hex(value: str | None) -> None:
+    assert HEX32.match(accept_request_id(value))
+
+
+async def _echo(request: Request) -> JSONResponse:
+    logging.getLogger("user_service.test").info("inside handler")
+    return JSONResponse({"request_id": current_request_id(), "state": request.state.request_id})
+
+
+def _app() -> RequestContextMiddleware:
+    starlette_app = Starlette(routes=[Route("/echo", _echo, methods=["GET", "POST"])])
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("path") == "/boom":  # raw ASGI, as FastAPI's routes sit below the middleware
+            raise RuntimeError("secret internals")
+        await starlette_app(scope, receive, send)
+
+    return RequestContextMiddleware(inner, max_body_size=10)
+
+
+def _request(method: str, path: str, **kwargs: object) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=_app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+
+    return asyncio.run(go())
+
+
+def test_caller_request_id_is_used_and_returned() -> None:
+    response = _request("GET", "/echo", headers={"X-Request-ID": "trace-123"})
+    assert response.headers["x-request-id"] == "trace-123"
+    assert response.json() == {"request_id": "trace-123", "state": "trace-123"}
+
+
+def test_request_id_is_generated_when_missing() -> None:
+    response = _request("GET", "/echo")
+    assert HEX32.match(response.headers["x-request-id"])
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+def test_declared_body_over_limit_gets_413_problem() -> None:
+    response = _request("POST", "/echo", content=b"x" * 11)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/content-too-large"
+    assert response.json()["request_id"] == response.headers["x-request-id"]
+
+
+def test_unexpected_exception_gives_500_problem_without_details() -> None:
+    response = _request("GET", "/boom", headers={"X-Request-ID": "r-500"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "r-500"
+    body = response.json()
+    assert body["type"] == "/problems/internal"
+    assert body["request_id"] == "r-500"
+    assert "secret" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_every_log_line_is_json_with_the_request_id() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    try:
+        _request("GET", "/echo", headers={"X-Request-ID": "log-1"})
+    finally:
+        configure_logging("INFO")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    handler_line = next(line for line in lines if line["message"] == "inside handler")
+    access_line = next(line for line in lines if line["logger"] == "user_service.access")
+    assert handler_line["request_id"] == access_line["request_id"] == "log-1"
+    assert access_line["status"] == 200
+    assert access_line["method"] == "GET"
+    assert access_line["path"] == "/echo"
+    assert isinstance(access_line["duration_ms"], float)
+    assert all("request_id" in line for line in lines)
