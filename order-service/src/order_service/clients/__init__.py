@@ -1,0 +1,1 @@
+"""Clients of the services order-service depends on."""

@@ -1,0 +1,277 @@
+"""The user-service client: the only module that knows user-service is on the network.
+
+It implements ``order_service.users.UserDirectory`` with one call, ``GET /users/{id}``
+(200 -> ``UserRef``, 404 -> ``None``), and turns every way that call can go wrong into
+``UserServiceUnavailableError`` (with a ``retry_after`` hint) for the domain.
+
+Policy, per lookup:
+
+- one pooled ``httpx.AsyncClient`` for the life of the app (the lifespan opens and closes it),
+  connect/read timeouts, a bounded pool, no proxies from the environment;
+- retried (tenacity): transport errors, timeouts, 502/503/504 and 429; exponential backoff with
+  full jitter; a ``Retry-After`` on 429/503 is waited for instead when it is at most
+  ``retry_after_max``, a longer one fails the lookup at once with that hint;
+- bounded twice: ``max_attempts`` (first included) and a total ``deadline``; every attempt's
+  timeouts are cut to the time left, and no retry starts that could not finish in time;
+- not retried: a 500 (an unexpected error is most often deterministic) and a malformed 200
+  body: both are "unavailable" to the caller and count against the breaker; other 4xx (our bug,
+  not the dependency's health) are "unavailable" and leave the breaker alone;
+- a circuit breaker (``clients.breaker``) around the whole lookup: failed lookups open it, it
+  then fails fast with the remaining cool-down as ``retry_after``; a 404 is a success for it;
+- ``X-Request-ID`` is passed on, so one request can be followed across both services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Annotated
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+from tenacity.wait import wait_random_exponential
+
+from order_service.clients.breaker import BreakerState, CircuitBreaker
+from order_service.errors import UserServiceUnavailableError
+from order_service.users import UserRef
+
+if TYPE_CHECKING:
+    from order_service.config import Settings
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+_USER_AGENT = "order-service"
+
+
+class _UserBody(BaseModel):
+    """The part of user-service's ``User`` that order-service reads."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Annotated[int, Field(strict=True, ge=1)]
+
+
+class _RetryableStatusError(Exception):
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"user-service answered {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+class _AttemptTimeoutError(Exception):
+    """An attempt outlived the time the deadline left it."""
+
+
+class _NoVerdictError(Exception):
+    """user-service refused our request (4xx): says nothing about its health."""
+
+
+_RETRYABLE = (httpx.TransportError, _RetryableStatusError, _AttemptTimeoutError)
+
+
+class UserServiceClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float = 0.5,
+        read_timeout: float = 2.0,
+        max_attempts: int = 3,
+        deadline: float = 4.0,
+        backoff_initial: float = 0.1,
+        backoff_max: float = 1.0,
+        retry_after_max: float = 2.0,
+        max_connections: int = 50,
+        max_keepalive: int = 20,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max_attempts
+        self.deadline = deadline
+        self.retry_after_max = retry_after_max
+        self.breaker = breaker or CircuitBreaker(clock=clock)
+        self._sleep = sleep
+        self._clock = clock
+        self._backoff = wait_random_exponential(multiplier=backoff_initial, max=backoff_max)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_keepalive
+            ),
+            headers={"Accept": "application/json", "User-Agent": _USER_AGENT},
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> UserServiceClient:
+        return cls(
+            settings.user_service_url,
+            connect_timeout=settings.user_service_connect_timeout,
+            read_timeout=settings.user_service_read_timeout,
+            max_attempts=settings.user_service_max_attempts,
+            deadline=settings.user_service_deadline,
+            backoff_initial=settings.user_service_backoff_initial,
+            backoff_max=settings.user_service_backoff_max,
+            retry_after_max=settings.user_service_retry_after_max,
+            max_connections=settings.user_service_max_connections,
+            max_keepalive=settings.user_service_max_keepalive,
+            breaker=CircuitBreaker(
+                failure_threshold=settings.breaker_failure_threshold,
+                reset_timeout=settings.breaker_reset_timeout,
+            ),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get_user(self, user_id: int, *, request_id: str | None = None) -> UserRef | None:
+        """The user, None when user-service has no such user, or UserServiceUnavailableError."""
+        permit = self.breaker.acquire()  # CircuitOpenError: fail fast, nothing sent
+        try:
+            user = await self._lookup(user_id, request_id=request_id, probe=permit.probe)
+        except _NoVerdictError as exc:
+            permit.release()
+            raise UserServiceUnavailableError(str(exc)) from None
+        except UserServiceUnavailableError:
+            permit.failure()
+            raise
+        except BaseException:
+            permit.release()
+            raise
+        permit.success()
+        return user
+
+    async def _lookup(self, user_id: int, *, request_id: str | None, probe: bool) -> UserRef | None:
+        started = self._clock()
+
+        def remaining() -> float:
+            return self.deadline - (self._clock() - started)
+
+        def stop(state: RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            if state.attempt_number >= self.max_attempts:
+                return True
+            if (
+                isinstance(error, _RetryableStatusError)
+                and error.retry_after is not None
+                and error.retry_after > self.retry_after_max
+            ):
+                return True
+            if state.upcoming_sleep >= remaining():
+                return True  # the next attempt could not finish before the deadline
+            # Other lookups opened the breaker meanwhile: stop hammering (a probe goes on).
+            return not probe and self.breaker.state is BreakerState.OPEN
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, _RetryableStatusError) and error.retry_after is not None:
+                return error.retry_after
+            return float(self._backoff(state))
+
+        def log_retry(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            logger.warning(
+                "user-service lookup failed, retrying",
+                extra={
+                    "user_id": user_id,
+                    "attempt": state.attempt_number,
+                    "reason": _describe(error),
+                    "wait_seconds": round(state.upcoming_sleep, 3),
+                },
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_RETRYABLE),
+            stop=stop,
+            wait=wait,
+            sleep=self._sleep,
+            before_sleep=log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._attempt(user_id, request_id, remaining())
+        except _RETRYABLE as exc:
+            hint = exc.retry_after if isinstance(exc, _RetryableStatusError) else None
+            raise UserServiceUnavailableError(
+                f"user-service lookup failed: {_describe(exc)}",
+                retry_after=hint or max(1.0, self.breaker.remaining_cool_down()),
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    async def _attempt(self, user_id: int, request_id: str | None, budget: float) -> UserRef | None:
+        timeout = httpx.Timeout(
+            connect=min(self.connect_timeout, budget),
+            read=min(self.read_timeout, budget),
+            write=min(self.read_timeout, budget),
+            pool=min(self.connect_timeout, budget),
+        )
+        headers = {"X-Request-ID": request_id} if request_id else None
+        try:
+            # httpx's timeouts are per operation; this caps the attempt as a whole.
+            async with asyncio.timeout(budget):
+                response = await self._http.get(
+                    f"/users/{user_id}", headers=headers, timeout=timeout
+                )
+        except TimeoutError:
+            raise _AttemptTimeoutError("attempt exceeded the deadline") from None
+
+        if response.status_code == 200:
+            try:
+                body = _UserBody.model_validate_json(response.content)
+            except ValidationError:
+                raise UserServiceUnavailableError(
+                    "user-service sent a malformed user body"
+                ) from None
+            return UserRef(id=body.id)
+        if response.status_code == 404:
+            return None
+        if response.status_code in RETRYABLE_STATUSES:
+            raise _RetryableStatusError(response.status_code, _retry_after(response))
+        if 400 <= response.status_code < 500:
+            logger.error("user-service refused the lookup", extra={"status": response.status_code})
+            raise _NoVerdictError(f"user-service answered {response.status_code}")
+        raise UserServiceUnavailableError(f"user-service answered {response.status_code}")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None when absent/garbled."""
+    value = response.headers.get("Retry-After")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _describe(error: BaseException | None) -> str:
+    if isinstance(error, _RetryableStatusError):
+        return str(error)
+    return type(error).__name__ if error else "unknown"

@@ -1,0 +1,52 @@
+"""Engine and sessions: the connection to the database, built from Settings, nothing else.
+
+PostgreSQL gets a bounded pool, liveness checks on checkout and a connect timeout, so an
+outage fails fast (503) instead of hanging requests. SQLite is the embedded fallback for
+running locally, never what tests of the data layer use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from order_service.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        if settings.uses_default_database:
+            logger.warning(
+                "ORDER_SERVICE_DATABASE_URL is not set: using the embedded SQLite file %s; "
+                "set it to a PostgreSQL URL for anything but local runs",
+                url.database,
+            )
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(url, connect_args={"check_same_thread": False})
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": settings.db_connect_timeout,
+            "application_name": "order-service",
+        },
+    )
+
+
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One session per unit of work; closed (and rolled back if uncommitted) at the end."""
+    with Session(engine, expire_on_commit=False) as session:
+        yield session

@@ -1,0 +1,53 @@
+"""JSON logging: one line per record on stdout, each with the current request id.
+
+The request middleware sets ``request_id_var``; a filter copies it onto every record, so
+lines from the app, SQLAlchemy and uvicorn all carry it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextvars import ContextVar
+from typing import TextIO
+
+from pythonjsonlogger.json import JsonFormatter
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class _ServiceHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the handler this module installed, so reconfiguring replaces only it."""
+
+
+def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
+    """Route the root logger (and uvicorn's) to one JSON handler; safe to call again."""
+    handler = _ServiceHandler(stream or sys.stdout)
+    handler.addFilter(_RequestIdFilter())
+    handler.setFormatter(
+        JsonFormatter(
+            "%(asctime)s %(levelname)s %(name)s %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            timestamp=False,
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _ServiceHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    # The middleware writes the access log (with duration and request id); uvicorn's is off.
+    logging.getLogger("uvicorn.access").disabled = True

@@ -1,0 +1,94 @@
+"""Request context, the outermost layer of the app (pure ASGI: no per-request task or copy).
+
+For each HTTP request it: takes the caller's ``X-Request-ID`` or makes one, exposes it to
+logs and handlers, refuses a declared body over the limit with 413 before reading it,
+answers an unexpected exception with a bare 500 problem, returns ``X-Request-ID`` on every
+response and writes one JSON access-log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from order_service.errors import http_problem, internal_problem
+from order_service.log import request_id_var
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_MAX_REQUEST_ID = 128
+
+access_logger = logging.getLogger("order_service.access")
+logger = logging.getLogger(__name__)
+
+
+def accept_request_id(value: str | None) -> str:
+    """The caller's id if it is 1-128 visible ASCII characters, else a new UUID4 hex."""
+    if value and len(value) <= _MAX_REQUEST_ID and all(33 <= ord(c) <= 126 for c in value):
+        return value
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        headers = Headers(scope=scope)
+        request_id = accept_request_id(headers.get(REQUEST_ID_HEADER))
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            if _declared_length(headers) > self.max_body_size:
+                response = http_problem(413, instance=scope["path"], request_id=request_id)
+                await response(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        except Exception:
+            logger.exception("unhandled error")
+            if not response_started:
+                response = internal_problem(instance=scope["path"], request_id=request_id)
+                await response(scope, receive, send_with_id)
+            status = 500
+        finally:
+            access_logger.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "client": (scope.get("client") or ("-",))[0],
+                },
+            )
+            request_id_var.reset(token)
+
+
+def _declared_length(headers: Headers) -> int:
+    try:
+        return int(headers.get("content-length", "0"))
+    except ValueError:
+        return 0

@@ -1,0 +1,26 @@
+"""What order-service knows about users: a reference, and the directory that vouches for them.
+
+The domain (service.py) depends only on this Protocol; clients/user_service.py implements it
+over HTTP, and tests implement it in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """The consumer-side view of a user: only the fields order-service uses."""
+
+    id: int
+
+
+class UserDirectory(Protocol):
+    async def get_user(self, user_id: int, *, request_id: str | None = None) -> UserRef | None:
+        """The user, or None when the directory knows no such user.
+
+        Raises UserServiceUnavailableError when the directory cannot answer.
+        """
+        ...

@@ -1,0 +1,118 @@
+"""Consumer contract: what order-service needs from user-service, written down by Pact.
+
+The real ``UserServiceClient`` (the one module that knows user-service is on the network) talks to
+Pact's mock server; the mock answers only the requests declared here and fails the test on any
+other. The pact demands only what the client reads: ``id`` from a user, and that a missing user
+is a 404 ``/problems/user-not-found`` problem. A field the client does not read stays out of the
+contract, so user-service may add or change it freely.
+
+The last test keeps the committed pact honest: it fails when the file the tests produce differs
+from ``pacts/order-service-user-service.json`` (``make pact`` rewrites it).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from pact import Pact, match
+from pact.interaction import HttpInteraction
+
+from order_service.clients.user_service import UserServiceClient
+from order_service.users import UserRef
+
+pytestmark = [pytest.mark.contract, pytest.mark.anyio]
+
+USER_ID = 42
+REQUEST_ID = "3f2b8c1d9e7a4b6c8d0e1f2a3b4c5d6e"
+# design.md: X-Request-ID is 1-128 visible ASCII characters; the provider echoes or replaces it.
+REQUEST_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"
+
+
+@asynccontextmanager
+async def client_for(pact: Pact) -> AsyncIterator[UserServiceClient]:
+    """The real client, pointed at Pact's mock server for the interactions declared so far."""
+    with pact.serve(addr="127.0.0.1") as server:
+        client = UserServiceClient(base_url=str(server.url))
+        try:
+            yield client
+        finally:
+            await client.aclose()
+
+
+def get_user(pact: Pact, description: str, state: str) -> HttpInteraction:
+    """An interaction for ``GET /users/{id}`` as the client sends it, given a provider state."""
+    return (
+        pact.upon_receiving(description)
+        .given(state, id=USER_ID)
+        .with_request("GET", f"/users/{USER_ID}")
+        .with_header("Accept", "application/json")
+        .with_header("X-Request-ID", match.regex(REQUEST_ID, regex=REQUEST_ID_PATTERN))
+    )
+
+
+async def test_get_user_returns_the_user_when_user_service_knows_the_id(pact: Pact) -> None:
+    (
+        get_user(pact, "a request for an existing user", "a user exists")
+        .will_respond_with(200)
+        .with_header("Content-Type", match.regex("application/json", regex=r"^application/json"))
+        .with_body({"id": match.int(USER_ID)}, content_type="application/json")
+    )
+
+    async with client_for(pact) as client:
+        user = await client.get_user(USER_ID, request_id=REQUEST_ID)
+
+    assert user == UserRef(id=USER_ID)
+
+
+async def test_get_user_returns_none_when_user_service_answers_user_not_found(pact: Pact) -> None:
+    (
+        get_user(pact, "a request for a user that does not exist", "no user exists")
+        .will_respond_with(404)
+        .with_header(
+            "Content-Type",
+            match.regex("application/problem+json", regex=r"^application/problem\+json"),
+        )
+        .with_body(
+            {"type": "/problems/user-not-found", "status": 404},
+            content_type="application/problem+json",
+        )
+    )
+
+    async with client_for(pact) as client:
+        user = await client.get_user(USER_ID, request_id=REQUEST_ID)
+
+    assert user is None
+
+
+def test_committed_pact_is_what_the_consumer_tests_produce(
+    produced_pact: Path, committed_pact: Path, pytestconfig: pytest.Config
+) -> None:
+    """Runs last in this module, after the tests above have written the session's pact.
+
+    With ``PACT_OUTPUT_DIR`` set (``make pact``), it writes the produced pact there instead.
+    """
+    if output := os.environ.get("PACT_OUTPUT_DIR"):
+        target = pytestconfig.rootpath / output
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(produced_pact, target / produced_pact.name)
+        return
+
+    produced = produced_pact.read_text()
+    committed = committed_pact.read_text() if committed_pact.exists() else ""
+    if produced != committed:
+        diff = difflib.unified_diff(
+            committed.splitlines(keepends=True),
+            produced.splitlines(keepends=True),
+            fromfile=f"{committed_pact} (committed)",
+            tofile=f"{produced_pact.name} (produced by the consumer tests)",
+        )
+        pytest.fail(
+            f"stale pact: run `make pact` and commit {committed_pact.name}\n" + "".join(diff),
+            pytrace=False,
+        )

@@ -1,0 +1,377 @@
+"""The user-service client against httpx.MockTransport: retries, deadline, breaker, mapping.
+
+Nothing sleeps for real: the client's sleep and clock are the fake clock's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from order_service.clients.breaker import BreakerState
+from order_service.clients.user_service import UserServiceClient
+from order_service.errors import CircuitOpenError, UserServiceUnavailableError
+from order_service.users import UserRef
+
+pytestmark = [pytest.mark.unit, pytest.mark.anyio]
+
+MakeClient = Callable[..., UserServiceClient]
+
+
+class Script:
+    """A handler that answers from a list of responses/exceptions, counting requests."""
+
+    def __init__(
+        self, *outcomes: httpx.Response | Exception | Callable[[httpx.Request], Any]
+    ) -> None:
+        self.outcomes = list(outcomes)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        outcome = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        if isinstance(outcome, httpx.Response):
+            return outcome
+        result = outcome(request)
+        assert isinstance(result, httpx.Response)
+        return result
+
+
+def ok(user_id: int = 42) -> httpx.Response:
+    return httpx.Response(
+        200, json={"id": user_id, "name": "Ada", "email": "ada@example.com", "created_at": "x"}
+    )
+
+
+def status(code: int, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(code, headers=headers, json={"status": code})
+
+
+async def test_get_user_maps_200_to_a_user_ref_with_only_the_id(make_client: MakeClient) -> None:
+    script = Script(ok(42))
+    client = make_client(script)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert script.requests[0].method == "GET"
+    assert script.requests[0].url.path == "/users/42"
+    await client.aclose()
+
+
+async def test_get_user_returns_none_on_404_without_retrying(
+    make_client: MakeClient, clock: Any
+) -> None:
+    script = Script(status(404))
+    client = make_client(script)
+    assert await client.get_user(7) is None
+    assert len(script.requests) == 1
+    assert clock.sleeps == []
+
+
+async def test_get_user_retries_a_503_then_succeeds(make_client: MakeClient, clock: Any) -> None:
+    script = Script(status(503), ok())
+    client = make_client(script)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert len(script.requests) == 2
+    assert len(clock.sleeps) == 1
+
+
+@pytest.mark.parametrize("code", [502, 503, 504])
+async def test_get_user_retries_gateway_errors_until_attempts_are_exhausted(
+    make_client: MakeClient, clock: Any, code: int
+) -> None:
+    script = Script(status(code))
+    client = make_client(script, max_attempts=3)
+    with pytest.raises(UserServiceUnavailableError, match=str(code)):
+        await client.get_user(42)
+    assert len(script.requests) == 3
+    assert len(clock.sleeps) == 2
+
+
+async def test_get_user_retries_connection_errors(make_client: MakeClient) -> None:
+    script = Script(httpx.ConnectError("refused"), ok())
+    client = make_client(script)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert len(script.requests) == 2
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 409, 422])
+async def test_get_user_never_retries_other_4xx_and_reports_unavailable(
+    make_client: MakeClient, code: int
+) -> None:
+    script = Script(status(code))
+    client = make_client(script)
+    with pytest.raises(UserServiceUnavailableError, match=str(code)):
+        await client.get_user(42)
+    assert len(script.requests) == 1
+
+
+async def test_get_user_does_not_retry_a_500_but_reports_unavailable(
+    make_client: MakeClient,
+) -> None:
+    script = Script(status(500))
+    client = make_client(script)
+    with pytest.raises(UserServiceUnavailableError, match="500"):
+        await client.get_user(42)
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(200, content=b"<html>not json</html>"),
+        httpx.Response(200, json={"name": "no id"}),
+        httpx.Response(200, json={"id": "forty-two"}),
+        httpx.Response(200, json=[1, 2]),
+    ],
+    ids=["not-json", "no-id", "id-not-int", "not-object"],
+)
+async def test_get_user_reports_a_malformed_body_as_unavailable_without_retrying(
+    make_client: MakeClient, response: httpx.Response
+) -> None:
+    script = Script(response)
+    client = make_client(script)
+    with pytest.raises(UserServiceUnavailableError, match="malformed"):
+        await client.get_user(42)
+    assert len(script.requests) == 1
+
+
+async def test_timeouts_exhaust_the_attempts_within_the_deadline(
+    make_client: MakeClient, clock: Any
+) -> None:
+    start = clock.now
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        clock.advance(request.extensions["timeout"]["read"])  # each attempt burns its timeout
+        raise httpx.ReadTimeout("slow")
+
+    script = Script(slow)
+    client = make_client(script, max_attempts=3, deadline=4.0, read_timeout=0.5)
+    with pytest.raises(UserServiceUnavailableError, match="ReadTimeout"):
+        await client.get_user(42)
+    assert len(script.requests) == 3
+    assert clock.now - start <= 4.0 + 1e-9
+
+
+async def test_the_deadline_stops_retries_before_the_attempt_limit(
+    make_client: MakeClient, clock: Any
+) -> None:
+    start = clock.now
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        clock.advance(min(1.0, request.extensions["timeout"]["read"]))
+        raise httpx.ReadTimeout("slow")
+
+    script = Script(slow)
+    client = make_client(
+        script, max_attempts=50, deadline=2.5, read_timeout=1.0, backoff_initial=0.1
+    )
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    assert 2 <= len(script.requests) < 50
+    assert clock.now - start <= 2.5 + 1e-9
+
+
+async def test_each_attempt_timeout_is_capped_by_the_remaining_deadline(
+    make_client: MakeClient,
+) -> None:
+    script = Script(ok())
+    client = make_client(script, deadline=1.0, read_timeout=2.0, connect_timeout=3.0)
+    await client.get_user(42)
+    timeout = script.requests[0].extensions["timeout"]
+    assert timeout["read"] <= 1.0
+    assert timeout["connect"] <= 1.0
+
+
+async def test_backoff_is_jittered_exponential_and_bounded(
+    make_client: MakeClient, clock: Any
+) -> None:
+    script = Script(status(503))
+    client = make_client(
+        script,
+        max_attempts=8,
+        deadline=100.0,
+        backoff_initial=0.1,
+        backoff_max=0.4,
+        failure_threshold=100,
+    )
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    assert len(clock.sleeps) == 7
+    caps = [min(0.4, 0.1 * 2**i) for i in range(7)]
+    assert all(0 <= s <= cap for s, cap in zip(clock.sleeps, caps, strict=True))
+
+
+async def test_a_429_retry_after_is_honoured(make_client: MakeClient, clock: Any) -> None:
+    script = Script(status(429, {"Retry-After": "1"}), ok())
+    client = make_client(script, retry_after_max=2.0)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert clock.sleeps == [1.0]
+
+
+async def test_a_503_retry_after_is_honoured_too(make_client: MakeClient, clock: Any) -> None:
+    script = Script(status(503, {"Retry-After": "2"}), ok())
+    client = make_client(script, retry_after_max=2.0)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert clock.sleeps == [2.0]
+
+
+async def test_a_retry_after_beyond_the_bound_fails_at_once_with_that_hint(
+    make_client: MakeClient, clock: Any
+) -> None:
+    script = Script(status(429, {"Retry-After": "30"}), ok())
+    client = make_client(script, retry_after_max=2.0)
+    with pytest.raises(UserServiceUnavailableError) as info:
+        await client.get_user(42)
+    assert info.value.retry_after == 30.0
+    assert len(script.requests) == 1
+    assert clock.sleeps == []
+
+
+async def test_a_retry_after_that_would_pass_the_deadline_is_not_waited_for(
+    make_client: MakeClient, clock: Any
+) -> None:
+    script = Script(status(429, {"Retry-After": "2"}), ok())
+    client = make_client(script, retry_after_max=2.0, deadline=1.5)
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    assert clock.sleeps == []
+
+
+async def test_an_unparseable_retry_after_falls_back_to_backoff(
+    make_client: MakeClient, clock: Any
+) -> None:
+    script = Script(status(429, {"Retry-After": "soon"}), ok())
+    client = make_client(script, backoff_max=1.0)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert 0 <= clock.sleeps[0] <= 1.0
+
+
+async def test_the_request_id_is_forwarded(make_client: MakeClient) -> None:
+    script = Script(ok())
+    client = make_client(script)
+    await client.get_user(42, request_id="abc")
+    assert script.requests[0].headers["X-Request-ID"] == "abc"
+    assert script.requests[0].headers["Accept"] == "application/json"
+
+
+async def test_the_breaker_opens_and_then_fails_fast_without_a_request(
+    make_client: MakeClient, clock: Any
+) -> None:
+    script = Script(httpx.ConnectError("refused"))
+    client = make_client(script, max_attempts=2, failure_threshold=2, reset_timeout=5.0)
+    for _ in range(2):
+        with pytest.raises(UserServiceUnavailableError):
+            await client.get_user(42)
+    assert client.breaker.state is BreakerState.OPEN
+    sent = len(script.requests)
+    clock.advance(1.0)
+    with pytest.raises(CircuitOpenError) as info:
+        await client.get_user(42)
+    assert len(script.requests) == sent
+    assert info.value.retry_after == pytest.approx(4.0, abs=0.5)
+
+
+async def test_the_breaker_half_opens_with_one_probe_and_closes_on_success(
+    make_client: MakeClient, clock: Any
+) -> None:
+    script = Script(status(500), status(500), ok())
+    client = make_client(script, failure_threshold=2, reset_timeout=5.0)
+    for _ in range(2):
+        with pytest.raises(UserServiceUnavailableError):
+            await client.get_user(42)
+    clock.advance(5.0)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert client.breaker.state is BreakerState.CLOSED
+    assert len(script.requests) == 3
+
+
+async def test_only_one_probe_is_in_flight_while_half_open(
+    make_client: MakeClient, clock: Any
+) -> None:
+    release = asyncio.Event()
+    calls = 0
+
+    class Gate(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal calls
+            calls += 1
+            if calls <= 2:
+                return status(500)
+            await release.wait()
+            return ok()
+
+    client = make_client(lambda r: ok(), transport=Gate(), failure_threshold=2)
+    for _ in range(2):
+        with pytest.raises(UserServiceUnavailableError):
+            await client.get_user(42)
+    clock.advance(5.0)
+    probe = asyncio.create_task(client.get_user(42))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    with pytest.raises(CircuitOpenError):
+        await client.get_user(42)
+    release.set()
+    assert await probe == UserRef(id=42)
+    assert calls == 3
+    assert client.breaker.state is BreakerState.CLOSED
+
+
+async def test_a_failed_probe_reopens_the_breaker(make_client: MakeClient, clock: Any) -> None:
+    script = Script(status(500))
+    client = make_client(script, failure_threshold=1, reset_timeout=5.0)
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    clock.advance(5.0)
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    assert client.breaker.state is BreakerState.OPEN
+    assert len(script.requests) == 2
+
+
+async def test_a_404_counts_as_success_for_the_breaker(make_client: MakeClient) -> None:
+    script = Script(status(500), status(404), status(500))
+    client = make_client(script, failure_threshold=2)
+    for expected in (UserServiceUnavailableError, None, UserServiceUnavailableError):
+        if expected is None:
+            assert await client.get_user(42) is None
+        else:
+            with pytest.raises(expected):
+                await client.get_user(42)
+    assert client.breaker.state is BreakerState.CLOSED
+
+
+async def test_a_4xx_does_not_count_against_the_breaker(make_client: MakeClient) -> None:
+    script = Script(status(400))
+    client = make_client(script, failure_threshold=1)
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    assert client.breaker.state is BreakerState.CLOSED
+
+
+async def test_the_client_is_usable_with_only_a_base_url() -> None:
+    """The Pact consumer tests build it like this against the mock server."""
+    client = UserServiceClient(base_url="http://127.0.0.1:9")
+    assert client.breaker.state is BreakerState.CLOSED
+    await client.aclose()
+
+
+async def test_from_settings_builds_a_client_from_the_configuration() -> None:
+    from order_service.config import Settings
+
+    settings = Settings(
+        user_service_url="http://users.internal:8000",
+        user_service_max_attempts=4,
+        breaker_failure_threshold=7,
+        breaker_reset_timeout=9.0,
+    )
+    client = UserServiceClient.from_settings(settings)
+    assert client.base_url == "http://users.internal:8000"
+    assert client.max_attempts == 4
+    assert client.breaker.failure_threshold == 7
+    assert client.breaker.reset_timeout == 9.0
+    await client.aclose()
