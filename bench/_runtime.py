@@ -1,0 +1,281 @@
+"""The processes a bench or drill run owns: a throw-away PostgreSQL, the services, the proxy.
+
+Everything binds 127.0.0.1 on a free port and is stopped by PID when the run ends, also on
+Ctrl-C or an error (``Processes`` is a context manager; children get their own session so a
+terminal's Ctrl-C reaches only the driver, which then stops them in order).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+class BenchError(RuntimeError):
+    """A run cannot go on (missing tool, process that would not start); the message says why."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def require_tool(name: str, hint: str) -> str:
+    path = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
+    if path is None:
+        raise BenchError(f"{name} not found. {hint}")
+    return path
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, chars: int = 3000) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        self._log.close()
+
+
+@dataclass
+class Processes(contextlib.AbstractContextManager["Processes"]):
+    """Starts child processes, each logging to a file in ``workdir``; stops them all on exit."""
+
+    workdir: Path
+    _children: list[ManagedProcess] = field(default_factory=list)
+
+    def start(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str] | None = None
+    ) -> ManagedProcess:
+        log_path = self.workdir / f"{name}.log"
+        log = log_path.open("ab")
+        popen = subprocess.Popen(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=REPO,
+        )
+        proc = ManagedProcess(name=name, popen=popen, log_path=log_path, _log=log)
+        self._children.append(proc)
+        return proc
+
+    def stop(self, proc: ManagedProcess) -> None:
+        proc.stop()
+        self._children.remove(proc)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        for proc in reversed(self._children):
+            with contextlib.suppress(Exception):
+                proc.stop()
+        self._children.clear()
+
+
+def wait_ready(url: str, proc: ManagedProcess, timeout: float = 60.0) -> None:
+    """Poll ``url`` until it answers 200; fail with the process's log if it dies or times out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise BenchError(f"{proc.name} exited while starting:\n{proc.log_tail()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise BenchError(f"{proc.name} not ready at {url} after {timeout:.0f} s:\n{proc.log_tail()}")
+
+
+def _find_pg_bindir() -> Path:
+    candidates: list[Path] = []
+    if env := os.environ.get("PG_BINDIR"):
+        candidates.append(Path(env))
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for path in candidates:
+        if (path / "initdb").exists() and (path / "pg_ctl").exists():
+            return path
+    raise BenchError(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, "
+        "or set PG_BINDIR"
+    )
+
+
+@dataclass
+class LocalPostgres(contextlib.AbstractContextManager["LocalPostgres"]):
+    """A throw-away PostgreSQL cluster (as the ``postgres`` user when run as root).
+
+    Durability is off (``fsync``, ``synchronous_commit``): the bench measures the services'
+    CPU cost, not the disk of a shared machine. ``max_connections`` leaves room for every pool.
+    """
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-pg-")))
+    port: int = field(default_factory=free_port)
+    bindir: Path = field(default_factory=_find_pg_bindir)
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            log = self.root / "server.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            raise BenchError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}{tail}")
+
+    def __enter__(self) -> LocalPostgres:
+        if os.geteuid() == 0:
+            entry = pwd.getpwnam("postgres")
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+        data = str(self.root / "data")
+        self._run(
+            str(self.bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust",
+            "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
+        )  # fmt: skip
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
+            "-c shared_buffers=128MB"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", data, "-l", str(self.root / "server.log"),
+            "-o", options, "-w", "-t", "30", "start",
+        )  # fmt: skip
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        with contextlib.suppress(Exception):
+            self._run(
+                str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "stop"
+            )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def create_database(self, name: str) -> str:
+        """Create ``name`` and return its SQLAlchemy URL (psycopg2 driver)."""
+        import psycopg2  # type: ignore[import-untyped]  # the driver both services use; imported late to keep --help fast
+
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
+        )
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
+
+
+def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The driver's environment without any service settings, plus ``extra``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("USER_SERVICE_", "ORDER_SERVICE_", "BASELINE_"))
+    }
+    env.update(extra)
+    return env
+
+
+def proc_usage(pid: int) -> dict[str, int]:
+    """Threads and open file descriptors of ``pid`` (Linux /proc)."""
+    threads = 0
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Threads:"):
+                threads = int(line.split()[1])
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    return {"threads": threads, "fds": fds}
+
+
+def machine_info() -> dict[str, object]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem_gib = 0.0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    distro = platform.platform()
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                distro = line.split("=", 1)[1].strip('"')
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=REPO,
+        check=False,
+    ).stdout.strip()  # fmt: skip
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu,
+        "memory_gib": mem_gib,
+        "os": distro,
+        "python": platform.python_version(),
+        "git_sha": sha or "unknown",
+        "load_average": list(os.getloadavg()),
+    }
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt, so ``make`` being killed still stops our children."""
+
+    def handler(signum: int, frame: types.FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,89 @@
+"""The bench's yardstick: the least code that answers ``GET /users/{id}`` from PostgreSQL.
+
+Plain Starlette, a sync route (so it runs in the same anyio thread pool as the services' sync
+routes), psycopg2 with a pool of the same size as the services' SQLAlchemy pool (pool size +
+overflow), the same single-row query against user-service's own table, and the same uvicorn
+options. What user-service spends beyond this is the cost of FastAPI, SQLModel/SQLAlchemy,
+pydantic and our middleware; the bench prints it as a ratio.
+
+Settings (environment): ``BASELINE_DATABASE_URL`` (SQLAlchemy or libpq URL),
+``BASELINE_POOL_SIZE`` (default 10), ``BASELINE_TABLE`` (default ``users``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg2  # type: ignore[import-untyped]
+import psycopg2.pool  # type: ignore[import-untyped]
+from psycopg2 import sql
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+
+class BlockingPool:
+    """psycopg2's ThreadedConnectionPool raises when exhausted; this one waits, like SQLAlchemy."""
+
+    def __init__(self, dsn: str, size: int) -> None:
+        self._pool = psycopg2.pool.ThreadedConnectionPool(1, size, dsn)
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        with self._slots:
+            conn = self._pool.getconn()
+            try:
+                yield conn
+            finally:
+                self._pool.putconn(conn)
+
+    def close(self) -> None:
+        self._pool.closeall()
+
+
+def create_app() -> Starlette:
+    dsn = os.environ["BASELINE_DATABASE_URL"].replace("postgresql+psycopg2://", "postgresql://")
+    size = int(os.environ.get("BASELINE_POOL_SIZE", "10"))
+    query = sql.SQL("SELECT id, name, email, created_at FROM {} WHERE id = %s").format(
+        sql.Identifier(os.environ.get("BASELINE_TABLE", "users"))
+    )
+    pool: BlockingPool | None = None
+
+    def get_user(request: Request) -> JSONResponse:
+        assert pool is not None
+        with pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(query, (request.path_params["user_id"],))
+            row = cur.fetchone()
+            conn.rollback()
+        if row is None:
+            return JSONResponse({"status": 404}, status_code=404)
+        return JSONResponse(
+            {"id": row[0], "name": row[1], "email": row[2], "created_at": row[3].isoformat()}
+        )
+
+    def ready(request: Request) -> JSONResponse:
+        assert pool is not None
+        with pool.connection() as conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            conn.rollback()
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal pool
+        pool = BlockingPool(dsn, size)
+        try:
+            yield
+        finally:
+            pool.close()
+
+    return Starlette(
+        routes=[Route("/users/{user_id:int}", get_user), Route("/health/ready", ready)],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,110 @@
+"""Where a server's CPU time goes during a bench run, from py-spy samples.
+
+py-spy attaches to running PIDs (no code change, ``--nonblocking`` so it barely slows them),
+writes collapsed stacks, and ``summarize`` folds them two ways: by component (the package a
+frame's file belongs to, counted once per sample: inclusive) and by leaf function (self time).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench._runtime import require_tool
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<path>[^()]*)\)$")
+
+
+@dataclass
+class Sampler:
+    procs: list[subprocess.Popen[bytes]]
+    outputs: list[Path]
+
+
+def start(pids: list[int], seconds: int, stem: Path) -> Sampler:
+    py_spy = require_tool("py-spy", "Install the dev tools (requirements-dev.txt).")
+    procs, outputs = [], []
+    for pid in pids:
+        out = stem.with_name(f"{stem.name}-{pid}.txt")
+        procs.append(
+            subprocess.Popen(
+                [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100",
+                 "--format", "raw", "--full-filenames", "--nolineno", "--function",
+                 "--nonblocking", "--subprocesses", "--output", str(out)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        outputs.append(out)
+    return Sampler(procs, outputs)
+
+
+def finish(sampler: Sampler) -> dict[str, Any]:
+    summaries: dict[str, Any] = {}
+    for proc, out in zip(sampler.procs, sampler.outputs, strict=True):
+        proc.wait(60)
+        text = out.read_text() if out.exists() else ""
+        summaries[out.stem.rsplit("-", 2)[0] + f" (pid {out.stem.rsplit('-', 1)[1]})"] = summarize(
+            text
+        )
+    return summaries
+
+
+def component(path: str) -> str:
+    """The package a file belongs to: site-packages' top folder, our src/ packages, stdlib."""
+    if "site-packages/" in path:
+        top = path.split("site-packages/", 1)[1].split("/", 1)[0]
+        return top.removesuffix(".py")
+    if match := re.search(r"/src/(\w+)/", path):
+        return match.group(1)
+    if "/bench/" in path:
+        return "bench"
+    if match := re.search(r"/python3\.\d+/(?:(\w+)/|(\w+)\.py)", path):
+        return "stdlib:" + (match.group(1) or match.group(2))
+    return path.rsplit("/", 1)[-1] or "?"
+
+
+def summarize(collapsed: str, top: int = 12) -> dict[str, Any]:
+    inclusive: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = [_FRAME.match(f) for f in stack.split(";")]
+        comps = {component(m.group("path")) for m in frames if m}
+        for comp in comps:
+            inclusive[comp] += count
+        if frames and (leaf := frames[-1]):
+            path = leaf.group("path")
+            leaves[f"{leaf.group('func')} ({component(path)}:{Path(path).name})"] += count
+
+    def share(counter: Counter[str]) -> list[list[object]]:
+        return (
+            [[k, round(100 * v / total, 1)] for k, v in counter.most_common(top)] if total else []
+        )
+
+    return {
+        "samples": total,
+        "components_inclusive_pct": share(inclusive),
+        "leaf_self_pct": share(leaves),
+    }
+
+
+def render(summaries: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for proc, summary in summaries.items():
+        lines.append(f"{proc}: {summary['samples']} samples (CPU only, idle threads excluded)")
+        lines.append("  inclusive by component: " + ", ".join(
+            f"{name} {pct}%" for name, pct in summary["components_inclusive_pct"]
+        ))  # fmt: skip
+        lines.append("  self time, top functions:")
+        lines += [f"    {pct:5.1f}%  {name}" for name, pct in summary["leaf_self_pct"]]
+    return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""Pure functions of a run's numbers: parse wrk's output, judge the targets, draw the tables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Targets from issue 7, checked on every bench run.
+USER_READ_VS_BASELINE = 0.70
+ORDER_CREATE_VS_USER_READ = 0.40
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    name: str
+    requests: int
+    seconds: float
+    non2xx: int
+    socket_errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.non2xx + self.socket_errors
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self) | {"rps": round(self.rps, 1), "errors": self.errors}
+
+
+def parse_wrk(name: str, stdout: str) -> LoadResult:
+    """Read the ``WRK_JSON`` line that bench/wrk/report.lua prints from ``done()``."""
+    for line in stdout.splitlines():
+        if line.startswith("WRK_JSON "):
+            data = json.loads(line.removeprefix("WRK_JSON "))
+            latency = data["latency_us"]
+            return LoadResult(
+                name=name,
+                requests=data["requests"],
+                seconds=data["duration_us"] / 1e6,
+                non2xx=data["non2xx"],
+                socket_errors=sum(
+                    data[key]
+                    for key in ("connect_errors", "read_errors", "write_errors", "timeouts")
+                ),
+                p50_ms=latency["p50"] / 1000,
+                p95_ms=latency["p95"] / 1000,
+                p99_ms=latency["p99"] / 1000,
+                max_ms=latency["max"] / 1000,
+            )
+    raise ValueError(f"no WRK_JSON line in wrk's output:\n{stdout[-2000:]}")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    measured: str
+    target: str
+    passed: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def judge_bench(results: dict[str, LoadResult]) -> list[Verdict]:
+    """The issue's targets; a ratio is only judged when both of its endpoints were measured."""
+    verdicts: list[Verdict] = []
+    base, user_get, order_post = (
+        results.get("baseline GET /users/{id}"),
+        results.get("user GET /users/{id}"),
+        results.get("order POST /orders"),
+    )
+    if base and user_get and base.rps:
+        ratio = user_get.rps / base.rps
+        verdicts.append(
+            Verdict(
+                "user reads vs baseline",
+                f"{ratio:.0%}",
+                f">= {USER_READ_VS_BASELINE:.0%}",
+                ratio >= USER_READ_VS_BASELINE,
+            )
+        )
+    if user_get and order_post and user_get.rps:
+        ratio = order_post.rps / user_get.rps
+        verdicts.append(
+            Verdict(
+                "order creation vs user reads",
+                f"{ratio:.0%}",
+                f">= {ORDER_CREATE_VS_USER_READ:.0%}",
+                ratio >= ORDER_CREATE_VS_USER_READ,
+            )
+        )
+    errors = {name: r.errors for name, r in results.items() if r.errors}
+    verdicts.append(
+        Verdict(
+            "no errors",
+            ", ".join(f"{n}: {e}" for n, e in errors.items()) or "0",
+            "0",
+            not errors,
+        )
+    )
+    return verdicts
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table (readable in a terminal, pasteable into docs/performance.md)."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join(
+        [line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)]
+    )
+
+
+def bench_table(results: dict[str, LoadResult], reference: str | None) -> str:
+    ref = results.get(reference) if reference else None
+    rows = [
+        [
+            name,
+            f"{r.rps:.0f}",
+            f"{r.p50_ms:.1f}",
+            f"{r.p95_ms:.1f}",
+            f"{r.p99_ms:.1f}",
+            str(r.errors),
+            f"{r.rps / ref.rps:.2f}" if ref and ref.rps else "",
+        ]
+        for name, r in results.items()
+    ]
+    headers = ["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "vs baseline"]
+    return table(headers, rows)
+
+
+def verdict_table(verdicts: list[Verdict]) -> str:
+    rows = [[v.name, v.measured, v.target, "PASS" if v.passed else "FAIL"] for v in verdicts]
+    return table(["check", "measured", "target", "result"], rows)

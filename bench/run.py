@@ -1,0 +1,216 @@
+"""Benchmarks and fault drills: ``python -m bench.run bench`` / ``python -m bench.run faults``.
+
+bench: PostgreSQL + both services + the Starlette baseline on 127.0.0.1, seeded through the
+APIs, then for each endpoint a warm-up (discarded) and a fixed-duration wrk run at fixed
+concurrency. Prints a table and the targets, writes bench/results/<timestamp>.json and
+latest.json. ``--profile`` samples each server with py-spy during its run and prints where the
+time goes.
+
+faults: see bench/drills.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import profile
+from bench._runtime import (
+    REPO,
+    BenchError,
+    LocalPostgres,
+    Processes,
+    machine_info,
+    require_tool,
+    sigterm_as_interrupt,
+)
+from bench.report import LoadResult, bench_table, judge_bench, parse_wrk, verdict_table
+from bench.stack import Stack, seed_orders, seed_users
+
+RESULTS = REPO / "bench" / "results"
+WRK_DIR = REPO / "bench" / "wrk"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    target: str  # which server: baseline, user-service, order-service
+    script: str
+    args: list[str]
+
+
+def span(ids: list[int]) -> list[str]:
+    """wrk script arguments for a random id in the seeded range."""
+    return [str(ids[0]), str(ids[-1])]
+
+
+def run_wrk(
+    url: str, scenario: Scenario, *, seconds: int, connections: int, threads: int
+) -> LoadResult:
+    wrk = require_tool("wrk", "Install it: apt-get install -y wrk (Debian package).")
+    argv = [
+        wrk, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "5s",
+        "-s", str(WRK_DIR / scenario.script), url, "--", *scenario.args,
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    if out.returncode != 0:
+        raise BenchError(f"wrk failed ({out.returncode}): {out.stderr}\n{out.stdout}")
+    return parse_wrk(scenario.name, out.stdout)
+
+
+def bench(args: argparse.Namespace) -> int:
+    require_tool("wrk", "Install it: apt-get install -y wrk (Debian package).")
+    if args.profile:
+        require_tool(
+            "py-spy", "Install the dev tools: make install (py-spy is in requirements-dev.txt)."
+        )
+    tag = uuid.uuid4().hex[:8]
+    started = datetime.now(UTC)
+    machine_before = machine_info()
+    results: dict[str, LoadResult] = {}
+    profiles: dict[str, object] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="bench-run-"))
+    with LocalPostgres() as pg, Processes(workdir) as procs:
+        stack = Stack(pg=pg, procs=procs)
+        print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; migrating; logs in {workdir}", flush=True)
+        stack.migrate()
+        stack.start_user_service()
+        stack.start_order_service(stack.user_url)
+        stack.start_baseline()
+        print(f"==> seeding {args.users} users and {args.users} orders", flush=True)
+        users = seed_users(stack.user_url, args.users, tag)
+        orders = seed_orders(stack.order_url, users, args.users)
+        if users != list(range(users[0], users[-1] + 1)):
+            raise BenchError("seeded user ids are not contiguous; random ids would hit 404s")
+        by_user, by_order = ["/users/", *span(users)], ["/orders/", *span(orders)]
+        scenarios = [
+            Scenario("baseline GET /users/{id}", "baseline", "get_by_id.lua", by_user),
+            Scenario("user GET /users/{id}", "user-service", "get_by_id.lua", by_user),
+            Scenario("user POST /users", "user-service", "post_user.lua", [tag]),
+            Scenario("order POST /orders", "order-service", "post_order.lua", [tag, *by_user[1:]]),
+            Scenario("order GET /orders/{id}", "order-service", "get_by_id.lua", by_order),
+        ]
+        urls = {
+            "baseline": stack.baseline_url,
+            "user-service": stack.user_url,
+            "order-service": stack.order_url,
+        }
+        for scenario in scenarios:
+            if args.only and not any(word in scenario.name for word in args.only):
+                continue
+            url = urls[scenario.target]
+            opts = {"connections": args.connections, "threads": args.threads}
+            if args.warmup:  # a POST script's first argument is the run tag: keep emails unique
+                warm = [f"w{a}" if a == tag else a for a in scenario.args]
+                run_wrk(
+                    url,
+                    Scenario(scenario.name, "", scenario.script, warm),
+                    seconds=args.warmup,
+                    **opts,
+                )
+            sampler = None
+            if args.profile:
+                pids = [stack.children[scenario.target].pid]
+                if scenario.target == "order-service":
+                    pids.append(stack.children["user-service"].pid)
+                sampler = profile.start(
+                    pids, args.duration, workdir / f"{scenario.target}-{len(results)}"
+                )
+            print(
+                f"==> {scenario.name}: {args.duration} s at {args.connections} connections",
+                flush=True,
+            )
+            results[scenario.name] = run_wrk(url, scenario, seconds=args.duration, **opts)
+            if sampler is not None:
+                profiles[scenario.name] = profile.finish(sampler)
+    verdicts = judge_bench(results)
+    report = {
+        "kind": "bench",
+        "started": started.isoformat(),
+        "machine": machine_before,
+        "load_average_after": machine_info()["load_average"],
+        "load": {
+            "tool": "wrk 4.1",
+            "seconds": args.duration,
+            "warmup_seconds": args.warmup,
+            "connections": args.connections,
+            "threads": args.threads,
+        },
+        "settings": stack.settings(),
+        "results": [r.as_json() for r in results.values()],
+        "targets": [v.as_json() for v in verdicts],
+        "profiles": profiles,
+    }
+    print()
+    print(bench_table(results, "baseline GET /users/{id}"))
+    print()
+    print(verdict_table(verdicts))
+    for name, summary in profiles.items():
+        print(f"\n--- where the time goes: {name}")
+        print(profile.render(summary))  # type: ignore[arg-type]
+    write_results(report, started)
+    print(
+        f"\nmachine: {machine_before['cpus']} CPUs, {machine_before['memory_gib']} GiB, "
+        f"{machine_before['os']}, Python {machine_before['python']}; load average before "
+        f"{machine_before['load_average']}, after {report['load_average_after']} "
+        "(a shared machine: compare ratios, not absolute figures, across runs)"
+    )
+    if args.check and not all(v.passed for v in verdicts):
+        return 1
+    return 0
+
+
+def write_results(report: dict[str, object], started: datetime) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    kind = report["kind"]
+    path = RESULTS / f"{kind}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    text = json.dumps(report, indent=2) + "\n"
+    path.write_text(text)
+    (RESULTS / f"{kind}-latest.json").write_text(text)
+    print(f"\nresults: {path.relative_to(REPO)} (and {kind}-latest.json)")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bench", help="throughput and latency of every endpoint vs the baseline")
+    b.add_argument("--duration", type=int, default=10, help="seconds measured per endpoint")
+    b.add_argument("--warmup", type=int, default=5, help="seconds of discarded load first")
+    b.add_argument("--connections", type=int, default=32, help="wrk concurrency")
+    b.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves CPU to servers)")
+    b.add_argument("--users", type=int, default=200, help="users (and orders) seeded")
+    b.add_argument("--only", nargs="*", help="run scenarios whose name contains a word")
+    b.add_argument("--profile", action="store_true", help="sample servers with py-spy")
+    b.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    f = sub.add_parser("faults", help="fault drills through a fault-injecting proxy")
+    f.add_argument("--examples", type=int, default=25, help="schemathesis examples per operation")
+    f.add_argument("--orders", type=int, default=400, help="orders sent in the 503 drill")
+    args = parser.parse_args(argv)
+    try:
+        with sigterm_as_interrupt():
+            if args.command == "bench":
+                return bench(args)
+            from bench import drills
+
+            return drills.run(args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; everything started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        time.sleep(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
