@@ -1,0 +1,137 @@
+"""The order resource: one model family per table, plus what clients send and see.
+
+``OrderCreate``/``OrderItemCreate`` hold the input rules (bounds, no unknown fields, no totals:
+the service computes them); ``Order``/``OrderItem`` are the tables; ``OrderPublic`` is all a
+client ever sees (the idempotency key and request hash stay inside).
+
+Money is integer minor units in BIGINT columns: 100 items x 10,000 x 10^9 fits easily.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import ConfigDict, StringConstraints, field_serializer
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+PRODUCT_ID_MAX = 64
+PRODUCT_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"  # no control characters
+QUANTITY_MAX = 10_000
+UNIT_PRICE_MAX = 10**9
+ITEMS_MAX = 100
+IDEMPOTENCY_KEY_MAX = 255
+USER_ID_MAX = 2**63 - 1
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class OrderItemBase(SQLModel):
+    product_id: str = Field(max_length=PRODUCT_ID_MAX)
+    quantity: int
+    unit_price: int
+
+
+class OrderItemCreate(OrderItemBase):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    product_id: Annotated[str, StringConstraints(pattern=PRODUCT_ID_PATTERN)] = Field(
+        min_length=1, max_length=PRODUCT_ID_MAX
+    )
+    quantity: int = Field(ge=1, le=QUANTITY_MAX)
+    unit_price: int = Field(ge=0, le=UNIT_PRICE_MAX)
+
+
+class OrderCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    user_id: int = Field(ge=1, le=USER_ID_MAX)
+    currency: Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)]
+    items: list[OrderItemCreate] = Field(min_length=1, max_length=ITEMS_MAX)
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_orders_idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    currency: str = Field(sa_column=Column(String(3), nullable=False))
+    total: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    idempotency_key: str | None = Field(
+        default=None, sa_column=Column(String(IDEMPOTENCY_KEY_MAX), nullable=True)
+    )
+    request_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_items"
+    __table_args__ = (UniqueConstraint("order_id", "position", name="uq_order_items_position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(
+        sa_column=Column(
+            Integer, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+    )
+    position: int = Field(sa_column=Column(Integer, nullable=False))
+    product_id: str = Field(sa_column=Column(String(PRODUCT_ID_MAX), nullable=False))
+    quantity: int = Field(sa_column=Column(Integer, nullable=False))
+    unit_price: int = Field(sa_column=Column(BigInteger, nullable=False))
+    line_total: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class OrderItemPublic(OrderItemBase):
+    line_total: int
+
+
+class OrderPublic(SQLModel):
+    id: int
+    user_id: int
+    currency: str
+    items: list[OrderItemPublic]
+    total: int
+    created_at: datetime
+
+    @field_serializer("created_at")
+    def _utc_z(self, value: datetime) -> str:
+        return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    @classmethod
+    def from_rows(cls, order: Order, items: list[OrderItem]) -> OrderPublic:
+        assert order.id is not None, "an order is public only once stored"
+        return cls(
+            id=order.id,
+            user_id=order.user_id,
+            currency=order.currency,
+            total=order.total,
+            created_at=order.created_at,
+            items=[
+                OrderItemPublic(
+                    product_id=item.product_id,
+                    quantity=item.quantity,
+                    unit_price=item.unit_price,
+                    line_total=item.line_total,
+                )
+                for item in sorted(items, key=lambda item: item.position)
+            ],
+        )
+
+
+class OrderPage(SQLModel):
+    items: list[OrderPublic]
+    total: int
+    limit: int
+    offset: int

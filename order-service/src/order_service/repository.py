@@ -1,0 +1,119 @@
+"""The only module that runs SQL: orders and their items, read and written in one session.
+
+Callers own the transaction (``with session.begin():``); these functions only flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from order_service.models import Order, OrderItem
+
+
+class IdempotencyKeyTakenError(Exception):
+    """Another order holds this idempotency key (the unique constraint said so)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    product_id: str
+    quantity: int
+    unit_price: int
+    line_total: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRows:
+    order: Order
+    items: list[OrderItem]
+
+
+def add_order(
+    *,
+    session: Session,
+    user_id: int,
+    currency: str,
+    lines: Sequence[PricedLine],
+    total: int,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+) -> OrderRows:
+    order = Order(
+        user_id=user_id,
+        currency=currency,
+        total=total,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    session.add(order)
+    try:
+        session.flush()  # the unique constraint on the key decides a race, here
+    except IntegrityError as exc:
+        if idempotency_key is not None and _is_idempotency_conflict(exc):
+            raise IdempotencyKeyTakenError from exc
+        raise
+    assert order.id is not None
+    items = [
+        OrderItem(
+            order_id=order.id,
+            position=position,
+            product_id=line.product_id,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            line_total=line.line_total,
+        )
+        for position, line in enumerate(lines)
+    ]
+    session.add_all(items)
+    session.flush()
+    return OrderRows(order=order, items=items)
+
+
+def get_order(*, session: Session, order_id: int) -> OrderRows | None:
+    order = session.get(Order, order_id)
+    return None if order is None else _with_items(session, [order])[0]
+
+
+def get_order_by_idempotency_key(*, session: Session, key: str) -> OrderRows | None:
+    order = session.exec(select(Order).where(Order.idempotency_key == key)).first()
+    return None if order is None else _with_items(session, [order])[0]
+
+
+def list_orders(
+    *, session: Session, user_id: int | None, limit: int, offset: int
+) -> tuple[list[OrderRows], int]:
+    query = select(Order)
+    count = select(func.count()).select_from(Order)
+    if user_id is not None:
+        query = query.where(Order.user_id == user_id)
+        count = count.where(col(Order.user_id) == user_id)
+    orders = list(session.exec(query.order_by(col(Order.id)).limit(limit).offset(offset)))
+    total = session.exec(count).one()
+    return _with_items(session, orders), int(total)
+
+
+def _with_items(session: Session, orders: list[Order]) -> list[OrderRows]:
+    """Items of many orders in one query (no N+1)."""
+    ids = [order.id for order in orders]
+    by_order: dict[int, list[OrderItem]] = {order_id: [] for order_id in ids if order_id}
+    if by_order:
+        rows = session.exec(
+            select(OrderItem)
+            .where(col(OrderItem.order_id).in_(list(by_order)))
+            .order_by(col(OrderItem.order_id), col(OrderItem.position))
+        )
+        for item in rows:
+            by_order[item.order_id].append(item)
+    return [OrderRows(order=order, items=by_order.get(order.id or 0, [])) for order in orders]
+
+
+def _is_idempotency_conflict(exc: IntegrityError) -> bool:
+    diag = getattr(exc.orig, "diag", None)  # psycopg2 names the constraint
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return bool(diag.constraint_name == "uq_orders_idempotency_key")
+    return "orders.idempotency_key" in str(exc.orig)  # SQLite names the column

@@ -1,0 +1,143 @@
+"""Business rules of orders: price them, check the buyer, store once (idempotently).
+
+Routes call the async ``place_order``; it awaits the user directory (network) and runs the
+blocking database work in the threadpool, one short transaction at a time, so no database
+connection is held while user-service is being asked.
+
+Idempotency: the key is stored with the order under a unique constraint, with a SHA-256 of the
+canonical request. A known key is answered from the database before user-service is asked; a
+race between two identical requests is decided by the constraint, and the loser reads the
+winner's row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from order_service import repository
+from order_service.errors import IdempotencyKeyReusedError, OrderNotFoundError, UnknownUserError
+from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic
+from order_service.repository import OrderRows, PricedLine
+from order_service.users import UserDirectory
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    order: OrderPublic
+    replayed: bool
+
+
+def price_items(items: Sequence[OrderItemCreate]) -> tuple[list[PricedLine], int]:
+    """Line totals and the order total, in integer minor units (never taken from the client)."""
+    lines = [
+        PricedLine(
+            product_id=item.product_id,
+            quantity=item.quantity,
+            unit_price=item.unit_price,
+            line_total=item.quantity * item.unit_price,
+        )
+        for item in items
+    ]
+    return lines, sum(line.line_total for line in lines)
+
+
+def request_fingerprint(data: OrderCreate) -> str:
+    """SHA-256 of the canonical request: same order, same hash, however the JSON was written."""
+    canonical = json.dumps(
+        data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def place_order(
+    *,
+    session: Session,
+    users: UserDirectory,
+    data: OrderCreate,
+    idempotency_key: str | None = None,
+    request_id: str | None = None,
+) -> PlacedOrder:
+    fingerprint = request_fingerprint(data) if idempotency_key is not None else None
+    if idempotency_key is not None and fingerprint is not None:
+        replay = await run_in_threadpool(
+            _find_replay, session=session, key=idempotency_key, fingerprint=fingerprint
+        )
+        if replay is not None:
+            return replay
+
+    if await users.get_user(data.user_id, request_id=request_id) is None:
+        raise UnknownUserError(data.user_id)
+
+    return await run_in_threadpool(
+        store_order,
+        session=session,
+        data=data,
+        idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
+    )
+
+
+def store_order(
+    *,
+    session: Session,
+    data: OrderCreate,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> PlacedOrder:
+    """Insert the order and its items in one transaction; on a key collision, replay the winner."""
+    lines, total = price_items(data.items)
+    try:
+        with session.begin():
+            rows = repository.add_order(
+                session=session,
+                user_id=data.user_id,
+                currency=data.currency,
+                lines=lines,
+                total=total,
+                idempotency_key=idempotency_key,
+                request_hash=fingerprint,
+            )
+            return PlacedOrder(order=_public(rows), replayed=False)
+    except repository.IdempotencyKeyTakenError:
+        if idempotency_key is None or fingerprint is None:
+            raise
+    replay = _find_replay(session=session, key=idempotency_key, fingerprint=fingerprint)
+    if replay is None:  # pragma: no cover - the winner's row exists once its insert blocked ours
+        raise RuntimeError("idempotency key taken but no order holds it")
+    return replay
+
+
+def _find_replay(*, session: Session, key: str, fingerprint: str) -> PlacedOrder | None:
+    with session.begin():
+        rows = repository.get_order_by_idempotency_key(session=session, key=key)
+        if rows is None:
+            return None
+        if rows.order.request_hash != fingerprint:
+            raise IdempotencyKeyReusedError()
+        return PlacedOrder(order=_public(rows), replayed=True)
+
+
+def get_order(*, session: Session, order_id: int) -> OrderPublic:
+    with session.begin():
+        rows = repository.get_order(session=session, order_id=order_id)
+        if rows is None:
+            raise OrderNotFoundError(order_id)
+        return _public(rows)
+
+
+def list_orders(*, session: Session, user_id: int | None, limit: int, offset: int) -> OrderPage:
+    with session.begin():
+        rows, total = repository.list_orders(
+            session=session, user_id=user_id, limit=limit, offset=offset
+        )
+        return OrderPage(items=[_public(r) for r in rows], total=total, limit=limit, offset=offset)
+
+
+def _public(rows: OrderRows) -> OrderPublic:
+    return OrderPublic.from_rows(rows.order, rows.items)

@@ -1,0 +1,110 @@
+"""Order input rules and pricing: validation bounds, computed totals, the request fingerprint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from order_service.models import OrderCreate
+from order_service.service import price_items, request_fingerprint
+
+pytestmark = pytest.mark.unit
+
+
+def body(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "user_id": 1,
+        "currency": "EUR",
+        "items": [
+            {"product_id": "SKU-1", "quantity": 2, "unit_price": 1250},
+            {"product_id": "SKU-2", "quantity": 1, "unit_price": 99},
+        ],
+    }
+    data.update(overrides)
+    return data
+
+
+def item(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"product_id": "SKU-1", "quantity": 1, "unit_price": 100}
+    data.update(overrides)
+    return data
+
+
+def test_price_items_computes_line_totals_and_the_order_total() -> None:
+    lines, total = price_items(OrderCreate.model_validate(body()).items)
+    assert [line.line_total for line in lines] == [2500, 99]
+    assert total == 2599
+
+
+def test_price_items_handles_the_largest_order_without_overflow() -> None:
+    items = [item(quantity=10_000, unit_price=10**9) for _ in range(100)]
+    lines, total = price_items(OrderCreate.model_validate(body(items=items)).items)
+    assert total == 100 * 10_000 * 10**9
+    assert lines[0].line_total == 10_000 * 10**9
+
+
+def test_order_create_accepts_a_valid_body() -> None:
+    order = OrderCreate.model_validate(body())
+    assert order.user_id == 1
+    assert order.items[1].product_id == "SKU-2"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"total": 1}, "total"),
+        ({"extra": True}, "extra"),
+        ({"user_id": 0}, "user_id"),
+        ({"user_id": "abc"}, "user_id"),
+        ({"currency": "eur"}, "currency"),
+        ({"currency": "EURO"}, "currency"),
+        ({"currency": "E1R"}, "currency"),
+        ({"items": []}, "items"),
+        ({"items": [item()] * 101}, "items"),
+        ({"items": [item(quantity=0)]}, "quantity"),
+        ({"items": [item(quantity=10_001)]}, "quantity"),
+        ({"items": [item(unit_price=-1)]}, "unit_price"),
+        ({"items": [item(unit_price=10**9 + 1)]}, "unit_price"),
+        ({"items": [item(product_id="")]}, "product_id"),
+        ({"items": [item(product_id="x" * 65)]}, "product_id"),
+        ({"items": [item(product_id="a\nb")]}, "product_id"),
+        ({"items": [item(line_total=5)]}, "line_total"),
+        ({"items": [item(unit_price=1.5)]}, "unit_price"),
+    ],
+)
+def test_order_create_rejects_out_of_bounds_or_unknown_fields(
+    overrides: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ValidationError, match=field):
+        OrderCreate.model_validate(body(**overrides))
+
+
+def test_order_create_rejects_a_missing_items_list() -> None:
+    data = body()
+    del data["items"]
+    with pytest.raises(ValidationError, match="items"):
+        OrderCreate.model_validate(data)
+
+
+def test_fingerprint_ignores_key_order_and_formatting() -> None:
+    first = OrderCreate.model_validate_json(
+        '{"user_id": 1, "currency": "EUR", "items": [{"product_id": "A", "quantity": 1, '
+        '"unit_price": 5}]}'
+    )
+    second = OrderCreate.model_validate_json(
+        '{"items":[{"unit_price":5,"quantity":1,"product_id":"A"}],"currency":"EUR","user_id":1}'
+    )
+    assert request_fingerprint(first) == request_fingerprint(second)
+    assert len(request_fingerprint(first)) == 64
+
+
+def test_fingerprint_differs_when_the_order_differs() -> None:
+    base = OrderCreate.model_validate(body())
+    assert request_fingerprint(base) != request_fingerprint(
+        OrderCreate.model_validate(body(user_id=2))
+    )
+    assert request_fingerprint(base) != request_fingerprint(
+        OrderCreate.model_validate(body(items=list(reversed(body()["items"]))))
+    )
