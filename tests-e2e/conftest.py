@@ -1,0 +1,238 @@
+"""The black-box suite's configuration: where the deployment is, and what to keep when it fails.
+
+Two ways to point the suite at a deployment (options win over environment variables):
+
+- explicit base URLs: ``--user-url``/``E2E_USER_URL`` and ``--order-url``/``E2E_ORDER_URL``
+  (local processes, or anything reachable); the cluster-only fault tests cannot run there and
+  must be deselected with ``-m "not cluster"``;
+- a cluster: ``--kubeconfig``/``KUBECONFIG``, ``--namespace``/``E2E_NAMESPACE`` and
+  ``--release``/``E2E_RELEASE``. The suite waits for both rollouts, then reaches the Services
+  through ``kubectl port-forward`` on ephemeral 127.0.0.1 ports, which it stops at the end.
+
+Neither given, or a cluster that does not answer: the run stops with a message, it never skips.
+On a failed test in a cluster, pods, workloads, events and logs go to ``--artifacts``
+(``.e2e-artifacts/`` by default).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from e2e_support.api import ServiceClient, Shop
+from e2e_support.cluster import Cluster, ClusterError
+from e2e_support.portforward import PortForward
+
+USER_SERVICE = "user-service"
+ORDER_SERVICE = "order-service"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("e2e", "end-to-end target")
+    env = os.environ.get
+    group.addoption("--user-url", default=env("E2E_USER_URL"), help="user-service base URL")
+    group.addoption("--order-url", default=env("E2E_ORDER_URL"), help="order-service base URL")
+    group.addoption(
+        "--kubeconfig", default=env("KUBECONFIG"), help="kubeconfig of the cluster (KUBECONFIG)"
+    )
+    group.addoption("--namespace", default=env("E2E_NAMESPACE", "default"), help="namespace")
+    group.addoption("--release", default=env("E2E_RELEASE", "e2e"), help="Helm release name")
+    group.addoption(
+        "--rollout-timeout", type=float, default=float(env("E2E_ROLLOUT_TIMEOUT", "300")),
+        help="seconds to wait for a Deployment rollout",
+    )  # fmt: skip
+    group.addoption(
+        "--lookup-deadline", type=float, default=float(env("E2E_LOOKUP_DEADLINE", "4")),
+        help="order-service's deadline for a user lookup (its USER_SERVICE_DEADLINE)",
+    )  # fmt: skip
+    group.addoption(
+        "--artifacts", default=env("E2E_ARTIFACTS", str(REPO / ".e2e-artifacts")),
+        help="folder for the dumps of failed tests",
+    )  # fmt: skip
+    group.addoption(
+        "--kubectl", default=env("KUBECTL", "kubectl"), help="kubectl used for port-forwards"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "cluster: needs the deployment in a cluster (faults); -m 'not cluster' to run "
+        "against local processes",
+    )  # fmt: skip
+
+
+@dataclass
+class Settings:
+    user_url: str | None
+    order_url: str | None
+    kubeconfig: str | None
+    namespace: str
+    release: str
+    rollout_timeout: float
+    lookup_deadline: float
+    artifacts: Path
+    kubectl: str
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> Settings:
+        opt = config.getoption
+        return cls(
+            user_url=opt("user_url"),
+            order_url=opt("order_url"),
+            kubeconfig=opt("kubeconfig"),
+            namespace=opt("namespace"),
+            release=opt("release"),
+            rollout_timeout=opt("rollout_timeout"),
+            lookup_deadline=opt("lookup_deadline"),
+            artifacts=Path(opt("artifacts")),
+            kubectl=opt("kubectl"),
+        )
+
+    @property
+    def explicit_urls(self) -> bool:
+        return bool(self.user_url or self.order_url)
+
+
+class Target:
+    """Where the services answer: fixed URLs, or port-forwards into a cluster."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.cluster: Cluster | None = None
+        self.forwards: dict[str, PortForward] = {}
+
+    def url(self, service: str) -> str:
+        if self.cluster is None:
+            url = self.settings.user_url if service == USER_SERVICE else self.settings.order_url
+            assert url is not None
+            return url
+        return self.forwards[service].url
+
+    def ensure(self, *services: str) -> None:
+        """Make sure the port-forwards answer (pods may have been replaced)."""
+        for service in services or tuple(self.forwards):
+            if service in self.forwards:
+                self.forwards[service].ensure()
+
+    def stop(self) -> None:
+        for forward in self.forwards.values():
+            forward.stop()
+
+
+def _connect(settings: Settings) -> Target:
+    target = Target(settings)
+    if settings.explicit_urls:
+        if not (settings.user_url and settings.order_url):
+            pytest.exit("give both --user-url/E2E_USER_URL and --order-url/E2E_ORDER_URL", 4)
+        return target
+    kubeconfig = settings.kubeconfig or str(Path.home() / ".kube" / "config")
+    if not Path(kubeconfig.split(os.pathsep)[0]).is_file():
+        pytest.exit(
+            "no deployment to test: give the services' base URLs (E2E_USER_URL and "
+            "E2E_ORDER_URL, or --user-url/--order-url) or a cluster (KUBECONFIG or --kubeconfig, "
+            f"with --namespace/--release); kubeconfig {kubeconfig!r} does not exist",
+            returncode=4,
+        )
+    if shutil.which(settings.kubectl) is None:
+        pytest.exit(f"{settings.kubectl!r} not found on PATH (needed for port-forwards)", 4)
+    cluster = Cluster(kubeconfig=kubeconfig, namespace=settings.namespace, release=settings.release)
+    try:
+        version = cluster.check_reachable()
+    except ClusterError as exc:
+        pytest.exit(f"the cluster in {kubeconfig} does not answer: {exc}", returncode=4)
+    target.cluster = cluster
+    print(f"\ne2e: cluster {version}, namespace {settings.namespace}, release {settings.release}")
+    forward_logs = settings.artifacts / "port-forward"
+    shutil.rmtree(forward_logs, ignore_errors=True)
+    try:
+        for service in (USER_SERVICE, ORDER_SERVICE):
+            started = time.monotonic()
+            cluster.wait_rollout(service, timeout=settings.rollout_timeout)
+            name, port = cluster.http_service(service)
+            forward = PortForward(
+                kubectl=settings.kubectl, kubeconfig=kubeconfig, namespace=settings.namespace,
+                service=name, port=port, log_path=forward_logs / f"{service}.log",
+            )  # fmt: skip
+            target.forwards[service] = forward
+            forward.ensure()
+            print(f"e2e: {service} ready, svc/{name}:{port} -> {forward.url} "
+                  f"({time.monotonic() - started:.1f}s)")  # fmt: skip
+    except Exception:
+        _dump(cluster, settings.artifacts / "session-setup")
+        target.stop()
+        raise
+    return target
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> Iterator[Target]:
+    """The deployment under test; port-forwards are stopped when the session ends."""
+    target = _connect(Settings.from_config(pytestconfig))
+    pytestconfig.stash[_TARGET] = target
+    try:
+        yield target
+    finally:
+        target.stop()
+
+
+@pytest.fixture
+def shop(target: Target) -> Iterator[Shop]:
+    """The services' API for one test, its port-forwards checked first."""
+    target.ensure()
+    users = ServiceClient(USER_SERVICE, lambda: target.url(USER_SERVICE))
+    orders = ServiceClient(ORDER_SERVICE, lambda: target.url(ORDER_SERVICE))
+    yield Shop(users, orders, run_id=uuid.uuid4().hex[:12])
+    users.close()
+    orders.close()
+
+
+@pytest.fixture
+def cluster(target: Target) -> Cluster:
+    """The cluster behind the target; a fault test run against bare URLs fails, it never skips."""
+    if target.cluster is None:
+        pytest.fail(
+            "this test disrupts pods and needs a cluster (KUBECONFIG); against local processes "
+            "deselect it with -m 'not cluster'",
+            pytrace=False,
+        )
+    return target.cluster
+
+
+# --- artifacts of a failed test ------------------------------------------------------------------
+
+_TARGET = pytest.StashKey[Target]()
+
+
+def _dump(cluster: Cluster, folder: Path) -> None:
+    try:
+        problems = cluster.dump(folder)
+    except Exception as exc:  # a broken dump must not replace the test's own failure
+        problems = [f"dump failed: {type(exc).__name__}: {exc}"]
+    if problems:
+        (folder / "dump-problems.txt").write_text("\n".join(problems) + "\n")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    if report.failed and report.when in ("setup", "call"):
+        target = item.config.stash.get(_TARGET, None)
+        if target is not None and target.cluster is not None:
+            folder = target.settings.artifacts / re.sub(r"[^\w.-]+", "_", item.nodeid)
+            _dump(target.cluster, folder)
+            report.sections.append(("e2e artifacts", f"pods, events and logs in {folder}"))
+    return report
