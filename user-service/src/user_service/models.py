@@ -1,0 +1,79 @@
+"""The user resource: one model family (UserBase -> UserCreate / User / UserPublic / UserPage).
+
+``UserCreate`` holds the input rules (normalised email, trimmed bounded name, no unknown
+fields); ``User`` is the table; ``UserPublic`` is all a client ever sees.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, ConfigDict, EmailStr, field_serializer, field_validator
+from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+NAME_MAX = 100
+EMAIL_MAX = 320
+
+
+def _lower(value: str) -> str:
+    return value.lower()
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class UserBase(SQLModel):
+    name: str = Field(max_length=NAME_MAX)
+    email: str = Field(max_length=EMAIL_MAX)
+
+
+class UserCreate(UserBase):
+    model_config = ConfigDict(extra="forbid", strict=False)  # type: ignore[assignment]
+
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    email: Annotated[EmailStr, AfterValidator(_lower)] = Field(max_length=EMAIL_MAX)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _strip_and_check_name(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value  # the type check below reports it
+        value = value.strip()
+        if any(unicodedata.category(char) == "Cc" for char in value):
+            raise ValueError("name must not contain control characters")
+        return value
+
+
+class User(UserBase, table=True):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("email", name="uq_users_email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(
+        default_factory=utc_now, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class UserPublic(UserBase):
+    id: int
+    created_at: datetime
+
+    @field_serializer("created_at")
+    def _utc_z(self, value: datetime) -> str:
+        return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class UserPage(SQLModel):
+    items: list[UserPublic]
+    total: int
+    limit: int
+    offset: int

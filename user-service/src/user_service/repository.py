@@ -1,0 +1,68 @@
+"""Data access: the only module that runs SQL. Keyword-only, typed, no business rules.
+
+Callers own the transaction (``service`` commits); a unique-email violation surfaces here as
+``EmailTakenError`` because only this module knows how each database reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from sqlalchemy import delete, func, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from user_service.errors import EmailTakenError
+from user_service.models import User, UserCreate
+
+EMAIL_CONSTRAINT = "uq_users_email"
+
+
+def create_user(*, session: Session, data: UserCreate, user_id: int | None = None) -> User:
+    """Insert a user (flushed, not committed). ``user_id`` is for test fixtures only."""
+    user = User(id=user_id, name=data.name, email=data.email)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        session.rollback()
+        if _is_email_violation(exc):
+            raise EmailTakenError() from exc
+        raise
+    if user_id is not None and session.get_bind().dialect.name == "postgresql":
+        # An explicit id does not advance the sequence; keep later inserts from colliding.
+        session.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
+            )
+        )
+    return user
+
+
+def get_user(*, session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def list_users(*, session: Session, limit: int, offset: int) -> tuple[Sequence[User], int]:
+    items = session.exec(select(User).order_by(col(User.id)).limit(limit).offset(offset)).all()
+    total = session.exec(select(func.count()).select_from(User)).one()
+    return items, total
+
+
+def delete_users(*, session: Session, user_ids: Collection[int] | None = None) -> int:
+    """Delete the given users, or all of them; returns how many rows went."""
+    statement = delete(User)
+    if user_ids is not None:
+        statement = statement.where(col(User.id).in_(list(user_ids)))
+    return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
+
+
+def ping(*, session: Session) -> None:
+    session.execute(text("SELECT 1"))
+
+
+def _is_email_violation(exc: IntegrityError) -> bool:
+    diag = getattr(exc.orig, "diag", None)  # psycopg2
+    if diag is not None:
+        return getattr(diag, "constraint_name", None) == EMAIL_CONSTRAINT
+    return "UNIQUE constraint failed: users.email" in str(exc.orig)  # sqlite3

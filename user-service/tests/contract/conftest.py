@@ -1,0 +1,238 @@
+"""Fixtures of user-service's provider verification: the real app over HTTP, and provider states.
+
+The Pact verifier replays every interaction of every pact in ``pacts/`` that names this service as
+provider against the real app, served by uvicorn in a thread on 127.0.0.1 (ephemeral port) on the
+session's migrated PostgreSQL database (``settings`` from ``user-service/tests/conftest.py``).
+Before an interaction the verifier asks for its provider states; ``ProviderStates`` sets them up
+through the service layer (``user_service.service``), and tears them down after it.
+
+A state handler must never raise into the verifier (it retries a failed state change for about
+two minutes): errors, unknown states included, are recorded and returned at once, and the test
+reports them with the verifier's output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from pact import Verifier
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from user_service import service
+from user_service.models import UserCreate
+
+SERVICE = Path(__file__).resolve().parents[2].name
+HOST = "127.0.0.1"
+
+ASGIApp = Callable[..., Any]
+
+
+@contextmanager
+def serve_in_thread(app: ASGIApp) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a thread on 127.0.0.1 (ephemeral port); yield its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((HOST, 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            pytest.fail(f"{SERVICE} did not start on {HOST}:{port}")
+        time.sleep(0.01)
+    try:
+        yield f"http://{HOST}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture
+def serve() -> Callable[[ASGIApp], AbstractContextManager[str]]:
+    """``with serve(app) as base_url``: the app on 127.0.0.1 for the duration of the block."""
+    return serve_in_thread
+
+
+@dataclass
+class ProviderStates:
+    """The provider states user-service's consumers may ask for, on the real database.
+
+    Called by the verifier as ``(state, action, parameters)`` for every state of an interaction,
+    with ``action`` "setup" before it and "teardown" after it. It never raises.
+    """
+
+    engine: Engine
+    errors: list[str] = field(default_factory=list)
+
+    def __call__(self, state: str, action: str, parameters: dict[str, Any] | None) -> None:
+        handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "a user exists": self._user_exists,
+            "no user exists": self._no_user_exists,
+        }
+        if state == "":  # the verifier's generic per-interaction hook: nothing to do
+            return
+        handler = handlers.get(state)
+        if handler is None:
+            self.errors.append(
+                f"unknown provider state {state!r} ({action}); "
+                f"{SERVICE} knows: {', '.join(map(repr, handlers))}"
+            )
+            return
+        try:
+            handler(action, parameters or {})
+        except Exception as exc:  # raising would make the verifier retry for minutes
+            self.errors.append(
+                f"provider state {state!r} {action} with {parameters!r} failed: "
+                f"{type(exc).__name__}: {exc}"
+            )
+
+    @staticmethod
+    def _user_id(parameters: dict[str, Any]) -> int:
+        user_id = parameters.get("id")
+        if not isinstance(user_id, int) or isinstance(user_id, bool) or user_id < 1:
+            raise ValueError(f"parameter 'id' must be a positive integer, got {user_id!r}")
+        return user_id
+
+    def _user_exists(self, action: str, parameters: dict[str, Any]) -> None:
+        user_id = self._user_id(parameters)
+        with Session(self.engine) as session:
+            if action == "setup":
+                data = UserCreate(name="Ada Lovelace", email=f"user{user_id}@example.com")
+                service.create_user(session=session, data=data, user_id=user_id)
+            else:
+                service.delete_users(session=session, user_ids=[user_id])
+
+    def _no_user_exists(self, action: str, parameters: dict[str, Any]) -> None:
+        user_id = self._user_id(parameters)
+        if action == "setup":
+            with Session(self.engine) as session:
+                service.delete_users(session=session, user_ids=[user_id])
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """Where verification results go: a Pact Broker, only from CI (``CI=true``)."""
+
+    broker_url: str
+    version: str
+    branch: str
+
+
+def _git(*args: str) -> str:
+    out = subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+    return out.stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def publishing() -> Publishing | None:
+    broker_url = os.environ.get("PACT_BROKER_BASE_URL", "")
+    if not broker_url or os.environ.get("CI", "").lower() != "true":
+        return None
+    version = os.environ.get("GIT_SHA") or _git("rev-parse", "--short=12", "HEAD")
+    branch = os.environ.get("GIT_BRANCH") or _git("rev-parse", "--abbrev-ref", "HEAD")
+    if not version or not branch:
+        pytest.fail("publishing verification results needs GIT_SHA and GIT_BRANCH (or git)")
+    return Publishing(broker_url, version, branch)
+
+
+@pytest.fixture(scope="session")
+def provider_name(pytestconfig: pytest.Config) -> str:
+    """This service's pacticipant name, as ``pacts/contracts.toml`` writes it."""
+    manifest = pytestconfig.rootpath / "pacts" / "contracts.toml"
+    providers = {e["provider"] for e in tomllib.loads(manifest.read_text())["contract"]}
+    if SERVICE not in providers:
+        pytest.fail(f"{manifest} names no contract with provider {SERVICE!r}")
+    return SERVICE
+
+
+@pytest.fixture(scope="session")
+def pact_files(pytestconfig: pytest.Config, provider_name: str) -> list[Path]:
+    """Every pact in ``pacts/`` whose provider is this service."""
+    files = sorted(
+        path
+        for path in (pytestconfig.rootpath / "pacts").glob("*.json")
+        if json.loads(path.read_text())["provider"]["name"] == provider_name
+    )
+    if not files:
+        pytest.fail(f"no pact in pacts/ names {provider_name!r} as provider: nothing to verify")
+    return files
+
+
+@pytest.fixture
+def provider_states(db_engine: Engine) -> ProviderStates:
+    """Provider states on the session's database, emptied before the test."""
+    return ProviderStates(db_engine)
+
+
+@dataclass(frozen=True)
+class Verification:
+    passed: bool
+    output: str
+    state_errors: list[str]
+
+    def report(self) -> str:
+        """The verifier's own account (interactions, mismatches), provider-state errors first."""
+        errors = "".join(f"provider state error: {error}\n" for error in self.state_errors)
+        return errors + self.output
+
+
+Verify = Callable[..., Verification]
+
+
+@pytest.fixture
+def verify(
+    provider_name: str, provider_states: ProviderStates, publishing: Publishing | None
+) -> Verify:
+    """Run the Pact verifier against ``base_url`` for ``sources`` (pact files)."""
+
+    def run(base_url: str, sources: list[Path], *, publish: bool = False) -> Verification:
+        verifier = (
+            Verifier(provider_name, host=HOST)
+            .add_transport(url=base_url)
+            .state_handler(provider_states, teardown=True)
+            .set_coloured_output(enabled=False)
+            .set_error_on_empty_pact(enabled=True)
+        )
+        for source in sources:
+            verifier.add_source(source)
+        if publish and publishing is not None:
+            (
+                verifier.broker_source(publishing.broker_url, selector=True)
+                .consumer_version(main_branch=True)
+                .consumer_version(matching_branch=True)
+                .consumer_version(deployed_or_released=True)
+                .include_pending()
+                .provider_branch(publishing.branch)
+                .build()
+                .set_publish_options(version=publishing.version, branch=publishing.branch)
+            )
+        provider_states.errors.clear()
+        try:
+            verifier.verify()
+        except RuntimeError:  # pact-python's way of saying "verification failed"
+            passed = False
+        else:
+            passed = True
+        errors = list(provider_states.errors)
+        return Verification(passed and not errors, verifier.output(strip_ansi=True), errors)
+
+    return run

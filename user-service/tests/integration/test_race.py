@@ -1,0 +1,55 @@
+"""Identical emails racing: the database's unique constraint decides, never a 500."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from user_service import service
+from user_service.errors import EmailTakenError
+from user_service.models import UserCreate
+
+RACERS = 8
+
+
+def test_racing_requests_with_one_email_give_one_201_and_409s(app: FastAPI) -> None:
+    async def race() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            responses = await asyncio.gather(
+                *(
+                    client.post("/users", json={"name": f"R{i}", "email": "Race@example.com"})
+                    for i in range(RACERS)
+                )
+            )
+        return sorted(r.status_code for r in responses)
+
+    assert asyncio.run(race()) == [201] + [409] * (RACERS - 1)
+
+
+def test_racing_threads_with_own_connections_store_exactly_one_user(db_engine: Engine) -> None:
+    barrier = threading.Barrier(RACERS)
+
+    def attempt(i: int) -> str:
+        with Session(db_engine) as session:
+            barrier.wait(timeout=10)
+            try:
+                service.create_user(
+                    session=session, data=UserCreate(name=f"T{i}", email="thread@example.com")
+                )
+            except EmailTakenError:
+                return "taken"
+            return "created"
+
+    with ThreadPoolExecutor(RACERS) as pool:
+        outcomes = sorted(pool.map(attempt, range(RACERS)))
+
+    assert outcomes == ["created"] + ["taken"] * (RACERS - 1)
+    with Session(db_engine) as session:
+        assert service.list_users(session=session, limit=10, offset=0).total == 1

@@ -1,0 +1,65 @@
+"""The rules of a user's data: normalisation and bounds (no I/O)."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from user_service.models import UserCreate, UserPublic
+
+
+def test_email_is_lower_cased_and_name_stripped() -> None:
+    user = UserCreate(name="  Ada Lovelace \t", email="Ada.Lovelace@Example.COM")
+    assert user.name == "Ada Lovelace"
+    assert user.email == "ada.lovelace@example.com"
+
+
+@pytest.mark.parametrize(
+    "name", ["", "   ", "x" * 101, "tab\tinside", "bell\x07", "del\x7f", "\u0085"]
+)
+def test_name_out_of_bounds_or_with_control_characters_is_refused(name: str) -> None:
+    with pytest.raises(ValidationError, match="name"):
+        UserCreate(name=name, email="a@example.com")
+
+
+def test_name_of_100_characters_after_stripping_is_accepted() -> None:
+    assert len(UserCreate(name=" " + "é" * 100 + " ", email="a@example.com").name) == 100
+
+
+@pytest.mark.parametrize(
+    "email", ["", "no-at-sign", "a@", "@example.com", "a b@example.com", "a@" + "x" * 300 + ".com"]
+)
+def test_invalid_email_is_refused(email: str) -> None:
+    with pytest.raises(ValidationError, match="email"):
+        UserCreate(name="Ada", email=email)
+
+
+def test_unknown_field_is_refused() -> None:
+    with pytest.raises(ValidationError, match="extra_forbidden"):
+        UserCreate.model_validate({"name": "Ada", "email": "a@example.com", "admin": True})
+
+
+@pytest.mark.parametrize(
+    "payload", [{"name": 1, "email": "a@example.com"}, {"name": "A", "email": 5}]
+)
+def test_wrong_types_are_refused_not_coerced(payload: dict[str, object]) -> None:
+    with pytest.raises(ValidationError, match="string_type"):
+        UserCreate.model_validate(payload)
+
+
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        datetime(2026, 11, 24, 1, 2, 3, 456789),  # naive, as SQLite returns it: UTC
+        datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC),
+        datetime(2026, 11, 24, 2, 2, 3, 456789, tzinfo=timezone(timedelta(hours=1))),
+    ],
+)
+def test_created_at_is_serialised_as_utc_with_z(created_at: datetime) -> None:
+    public = UserPublic(id=1, name="Ada", email="a@example.com", created_at=created_at)
+    assert public.model_dump(mode="json")["created_at"] == "2026-11-24T01:02:03.456789Z"
+
+
+def test_created_at_keeps_six_fraction_digits_on_a_whole_second() -> None:
+    public = UserPublic(id=1, name="A", email="a@example.com", created_at=datetime(2026, 1, 1))
+    assert public.model_dump(mode="json")["created_at"] == "2026-01-01T00:00:00.000000Z"
