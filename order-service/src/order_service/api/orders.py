@@ -1,0 +1,92 @@
+"""``/orders``: place (idempotently), read and list orders."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+
+from order_service import service
+from order_service.api.deps import SessionDep, UsersDep
+from order_service.models import (
+    IDEMPOTENCY_KEY_MAX,
+    USER_ID_MAX,
+    OrderCreate,
+    OrderPage,
+    OrderPublic,
+)
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+MAX_ID = 2**31 - 1  # the column is a 32-bit integer; larger ids cannot exist
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=IDEMPOTENCY_KEY_MAX,
+        pattern=r"^[\x20-\x7e]+$",
+        description="Makes a retried POST safe: same key and body, same order, no duplicate.",
+    ),
+]
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+_responses: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such order", **_PROBLEM},
+    413: {"description": "Body over 64 KiB", **_PROBLEM},
+    422: {
+        "description": "Invalid request, unknown user, or Idempotency-Key reused with another body",
+        **_PROBLEM,
+    },
+    503: {
+        "description": "user-service or the database unavailable (see Retry-After)",
+        **_PROBLEM,
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=OrderPublic,
+    responses={k: _responses[k] for k in (413, 422, 503)},
+)
+async def create_order(
+    data: OrderCreate,
+    session: SessionDep,
+    users: UsersDep,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> OrderPublic:
+    placed = await service.place_order(
+        session=session,
+        users=users,
+        data=data,
+        idempotency_key=idempotency_key,
+        request_id=getattr(request.state, "request_id", None),
+    )
+    response.headers["Location"] = f"/orders/{placed.order.id}"
+    if placed.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return placed.order
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderPublic,
+    responses={k: _responses[k] for k in (404, 422, 503)},
+)
+def get_order(order_id: OrderId, session: SessionDep) -> OrderPublic:
+    return service.get_order(session=session, order_id=order_id)
+
+
+@router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (422, 503)})
+def list_orders(
+    session: SessionDep,
+    user_id: Annotated[int | None, Query(ge=1, le=USER_ID_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> OrderPage:
+    return service.list_orders(session=session, user_id=user_id, limit=limit, offset=offset)

@@ -1,0 +1,91 @@
+"""Two identical requests racing on one Idempotency-Key create exactly one order (PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func
+from sqlmodel import Session, select
+
+from order_service import service
+from order_service.db import session_scope
+from order_service.models import Order, OrderCreate, OrderItem
+from order_service.users import UserRef
+
+pytestmark = pytest.mark.integration
+
+BODY = {
+    "user_id": 1,
+    "currency": "EUR",
+    "items": [{"product_id": "SKU-1", "quantity": 3, "unit_price": 700}],
+}
+
+
+def _count(engine: Engine, model: type[Any]) -> int:
+    with Session(engine) as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_racing_inserts_with_one_key_store_one_order_and_the_loser_replays_it(
+    db_engine: Engine, round_: int
+) -> None:
+    data = OrderCreate.model_validate(BODY)
+    fingerprint = service.request_fingerprint(data)
+    barrier = threading.Barrier(2)
+
+    def place() -> service.PlacedOrder:
+        with Session(db_engine, expire_on_commit=False) as session:
+            barrier.wait(timeout=10)
+            return service.store_order(
+                session=session, data=data, idempotency_key="race", fingerprint=fingerprint
+            )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = [f.result(timeout=30) for f in [pool.submit(place), pool.submit(place)]]
+
+    assert {r.order.id for r in results} == {results[0].order.id}
+    assert sorted(r.replayed for r in results) == [False, True]
+    assert _count(db_engine, Order) == 1
+    assert _count(db_engine, OrderItem) == 1
+
+
+class _BothAsk:
+    """A user directory that lets both requests past the lookup together, then says yes."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.both_asked = asyncio.Event()
+
+    async def get_user(self, user_id: int, *, request_id: str | None = None) -> UserRef | None:
+        self.calls += 1
+        if self.calls == 2:
+            self.both_asked.set()
+        await asyncio.wait_for(self.both_asked.wait(), timeout=10)
+        return UserRef(id=user_id)
+
+
+@pytest.mark.anyio
+async def test_two_identical_requests_racing_through_place_order_create_one_order(
+    db_engine: Engine,
+) -> None:
+    data = OrderCreate.model_validate(BODY)
+    directory = _BothAsk()
+
+    async def place() -> service.PlacedOrder:
+        for session in session_scope(db_engine):
+            return await service.place_order(
+                session=session, users=directory, data=data, idempotency_key="same-key"
+            )
+        raise AssertionError("no session")
+
+    first, second = await asyncio.gather(place(), place())
+
+    assert directory.calls == 2  # both passed the replay check before either stored
+    assert first.order == second.order
+    assert sorted([first.replayed, second.replayed]) == [False, True]
+    assert _count(db_engine, Order) == 1
