@@ -48,10 +48,8 @@ print("\n".join(sorted(names)))
 PY
 }
 
-require_clean_tree() {
-  if [[ -n "$(git -C "${ROOT}" status --porcelain -- pacts)" ]]; then
-    die "pacts/ has uncommitted changes: commit them first (a version is a commit)"
-  fi
+pacts_committed() {
+  [[ -z "$(git -C "${ROOT}" status --porcelain -- pacts)" ]]
 }
 
 contract_tests() {
@@ -68,7 +66,12 @@ case "${cmd}" in
         "the committed pacts/ are the contract"
       exit 0
     fi
-    require_clean_tree
+    if ! pacts_committed; then
+      # A version is a commit: never publish pacts that the sha does not hold.
+      [[ "${CI:-}" == "true" ]] && die "pacts/ differs from the commit $(git_sha): not published"
+      note "pacts/ has uncommitted changes: not published (commit, then run publish-pacts)"
+      exit 0
+    fi
     pact_cli publish "${ROOT}/pacts" \
       --consumer-app-version "$(git_sha)" --branch "$(git_branch)" \
       ${CI_BUILD_URL:+--build-url "${CI_BUILD_URL}"}
