@@ -1,13 +1,15 @@
 """The bench's yardstick: the least code that answers ``GET /users/{id}`` from PostgreSQL.
 
 Plain Starlette, a sync route (so it runs in the same anyio thread pool as the services' sync
-routes), psycopg2 with a pool of the same size as the services' SQLAlchemy pool (pool size +
-overflow), the same single-row query against user-service's own table, and the same uvicorn
-options. What user-service spends beyond this is the cost of FastAPI, SQLModel/SQLAlchemy,
-pydantic and our middleware; the bench prints it as a ratio.
+routes), psycopg2 with a pool shaped like the services' SQLAlchemy pool (``pool_size`` kept
+open, up to ``max_overflow`` more opened on demand and closed when returned), the same
+single-row query against user-service's own table, and the same uvicorn options. What
+user-service spends beyond this is the cost of FastAPI, SQLModel/SQLAlchemy, pydantic and our
+middleware; the bench prints it as a ratio.
 
 Settings (environment): ``BASELINE_DATABASE_URL`` (SQLAlchemy or libpq URL),
-``BASELINE_POOL_SIZE`` (default 10), ``BASELINE_TABLE`` (default ``users``).
+``BASELINE_POOL_SIZE`` / ``BASELINE_MAX_OVERFLOW`` (default 5 / 5), ``BASELINE_TABLE``
+(default ``users``).
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ from starlette.routing import Route
 
 
 class BlockingPool:
-    """psycopg2's ThreadedConnectionPool raises when exhausted; this one waits, like SQLAlchemy."""
+    """psycopg2's ThreadedConnectionPool raises when exhausted; this one waits, like SQLAlchemy.
 
-    def __init__(self, dsn: str, size: int) -> None:
-        self._pool = psycopg2.pool.ThreadedConnectionPool(1, size, dsn)
-        self._slots = threading.BoundedSemaphore(size)
+    psycopg2 keeps at most ``minconn`` idle connections and closes the rest when returned, which
+    is what SQLAlchemy's QueuePool does with its overflow: minconn = pool_size.
+    """
+
+    def __init__(self, dsn: str, size: int, overflow: int) -> None:
+        self._pool = psycopg2.pool.ThreadedConnectionPool(size, size + overflow, dsn)
+        self._slots = threading.BoundedSemaphore(size + overflow)
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
@@ -49,7 +55,8 @@ class BlockingPool:
 
 def create_app() -> Starlette:
     dsn = os.environ["BASELINE_DATABASE_URL"].replace("postgresql+psycopg2://", "postgresql://")
-    size = int(os.environ.get("BASELINE_POOL_SIZE", "10"))
+    size = int(os.environ.get("BASELINE_POOL_SIZE", "5"))
+    overflow = int(os.environ.get("BASELINE_MAX_OVERFLOW", "5"))
     query = sql.SQL("SELECT id, name, email, created_at FROM {} WHERE id = %s").format(
         sql.Identifier(os.environ.get("BASELINE_TABLE", "users"))
     )
@@ -77,7 +84,7 @@ def create_app() -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         nonlocal pool
-        pool = BlockingPool(dsn, size)
+        pool = BlockingPool(dsn, size, overflow)
         try:
             yield
         finally:

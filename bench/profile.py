@@ -33,7 +33,7 @@ def start(pids: list[int], seconds: int, stem: Path) -> Sampler:
         procs.append(
             subprocess.Popen(
                 [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100",
-                 "--format", "raw", "--full-filenames", "--nolineno", "--function",
+                 "--format", "raw", "--full-filenames", "--nolineno",
                  "--nonblocking", "--subprocesses", "--output", str(out)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

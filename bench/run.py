@@ -47,6 +47,10 @@ class Scenario:
     args: list[str]
 
 
+def selected(args: argparse.Namespace, name: str) -> bool:
+    return not args.only or any(word in name for word in args.only)
+
+
 def span(ids: list[int]) -> list[str]:
     """wrk script arguments for a random id in the seeded range."""
     return [str(ids[0]), str(ids[-1])]
@@ -79,15 +83,17 @@ def bench(args: argparse.Namespace) -> int:
     profiles: dict[str, object] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-run-"))
     with LocalPostgres() as pg, Processes(workdir) as procs:
-        stack = Stack(pg=pg, procs=procs)
+        stack = Stack(pg=pg, procs=procs, overrides=dict(kv.split("=", 1) for kv in args.set))
         print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; migrating; logs in {workdir}", flush=True)
         stack.migrate()
+        with_orders = selected(args, "order POST /orders") or selected(args, "order GET /orders")
         stack.start_user_service()
-        stack.start_order_service(stack.user_url)
+        if with_orders:
+            stack.start_order_service(stack.user_url)
         stack.start_baseline()
-        print(f"==> seeding {args.users} users and {args.users} orders", flush=True)
+        print(f"==> seeding {args.users} users and orders", flush=True)
         users = seed_users(stack.user_url, args.users, tag)
-        orders = seed_orders(stack.order_url, users, args.users)
+        orders = seed_orders(stack.order_url, users, args.users) if with_orders else [0]
         if users != list(range(users[0], users[-1] + 1)):
             raise BenchError("seeded user ids are not contiguous; random ids would hit 404s")
         by_user, by_order = ["/users/", *span(users)], ["/orders/", *span(orders)]
@@ -104,7 +110,7 @@ def bench(args: argparse.Namespace) -> int:
             "order-service": stack.order_url,
         }
         for scenario in scenarios:
-            if args.only and not any(word in scenario.name for word in args.only):
+            if not selected(args, scenario.name):
                 continue
             url = urls[scenario.target]
             opts = {"connections": args.connections, "threads": args.threads}
@@ -190,6 +196,13 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--users", type=int, default=200, help="users (and orders) seeded")
     b.add_argument("--only", nargs="*", help="run scenarios whose name contains a word")
     b.add_argument("--profile", action="store_true", help="sample servers with py-spy")
+    b.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="override a service setting, e.g. --set USER_SERVICE_LOG_LEVEL=WARNING",
+    )
     b.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     f = sub.add_parser("faults", help="fault drills through a fault-injecting proxy")
     f.add_argument("--examples", type=int, default=25, help="schemathesis examples per operation")
@@ -199,9 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         with sigterm_as_interrupt():
             if args.command == "bench":
                 return bench(args)
-            from bench import drills
+            from bench.drills import run as run_drills
 
-            return drills.run(args)
+            return run_drills(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

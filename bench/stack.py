@@ -26,7 +26,7 @@ from bench._runtime import (
 
 # One worker per service: on Kubernetes we scale with pods, and a 2-core machine that also runs
 # wrk and PostgreSQL has no spare core for a second worker. Pool 5 + overflow 5 = up to 10
-# connections per worker; the baseline gets the same 10.
+# connections per worker; the baseline's psycopg2 pool has the same shape.
 SERVICE_SETTINGS: dict[str, str] = {
     "WORKERS": "1",
     "DB_POOL_SIZE": "5",
@@ -48,8 +48,9 @@ ORDER_CLIENT_SETTINGS: dict[str, str] = {
     "BREAKER_RESET_TIMEOUT": "5",
 }
 # uvicorn options `serve` uses (design.md); the baseline is started with the same ones.
-UVICORN_OPTIONS: list[str] = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
-BASELINE_POOL_SIZE = 10
+UVICORN_OPTIONS: list[str] = [
+    "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header",
+]  # fmt: skip
 USERS_TABLE = os.environ.get("BENCH_USERS_TABLE", "users")
 
 
@@ -66,14 +67,15 @@ class Stack:
     proxy_admin_url: str = ""
     children: dict[str, ManagedProcess] = field(default_factory=dict)
     user_port: int = 0
+    overrides: dict[str, str] = field(default_factory=dict)  # --set KEY=VALUE, for experiments
 
     def settings(self) -> dict[str, object]:
         return {
             "service": SERVICE_SETTINGS,
             "order_client": ORDER_CLIENT_SETTINGS,
             "uvicorn": UVICORN_OPTIONS,
-            "baseline_pool_size": BASELINE_POOL_SIZE,
             "postgres": "15, fsync=off, synchronous_commit=off, shared_buffers=128MB",
+            "overrides": self.overrides,
         }
 
     def migrate(self) -> None:
@@ -101,7 +103,7 @@ class Stack:
             "USER_SERVICE_PORT": str(self.user_port),
         }
         proc = self.procs.start(
-            "user-service", [str(BIN / "user-service"), "serve"], clean_env(env)
+            "user-service", [str(BIN / "user-service"), "serve"], clean_env(env | self.overrides)
         )
         self.user_url = f"http://127.0.0.1:{self.user_port}"
         wait_ready(f"{self.user_url}/health/ready", proc)
@@ -134,7 +136,7 @@ class Stack:
             "ORDER_SERVICE_USER_SERVICE_URL": user_service_url,
         }
         proc = self.procs.start(
-            "order-service", [str(BIN / "order-service"), "serve"], clean_env(env)
+            "order-service", [str(BIN / "order-service"), "serve"], clean_env(env | self.overrides)
         )
         self.order_url = f"http://127.0.0.1:{port}"
         wait_ready(f"{self.order_url}/health/ready", proc)
@@ -148,7 +150,8 @@ class Stack:
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *UVICORN_OPTIONS],
             clean_env({
                 "BASELINE_DATABASE_URL": self.users_db,
-                "BASELINE_POOL_SIZE": str(BASELINE_POOL_SIZE),
+                "BASELINE_POOL_SIZE": SERVICE_SETTINGS["DB_POOL_SIZE"],
+                "BASELINE_MAX_OVERFLOW": SERVICE_SETTINGS["DB_MAX_OVERFLOW"],
                 "BASELINE_TABLE": USERS_TABLE,
             }),
         )  # fmt: skip
