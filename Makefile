@@ -20,6 +20,7 @@ USER_PORT ?= 8001
 ORDER_PORT ?= 8002
 GIT_SHA ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
 GIT_BRANCH ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo local)
+export GIT_SHA GIT_BRANCH
 PYTEST := $(BIN)/pytest
 
 .PHONY: help
@@ -71,3 +72,22 @@ lint: $(STAMP) ## ruff (lint + format check) and mypy --strict over the whole re
 fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+.PHONY: pact
+pact: $(STAMP) ## Consumer contract tests: rewrite pacts/ (commit them); publish when a broker is configured
+	PACT_OUTPUT_DIR=pacts $(PYTEST) -q order-service/tests/contract
+	scripts/pact-broker.sh publish-pacts
+
+.PHONY: verify-pacts
+verify-pacts: $(STAMP) tools ## Provider verification of the pacts against the real user-service
+	scripts/pact-broker.sh verify
+
+.PHONY: can-i-deploy
+can-i-deploy: $(STAMP) tools ## ENV=...: may this commit go there? (broker, else the local contract tests)
+	@[ -n "$(ENV)" ] || { echo "usage: make can-i-deploy ENV=<environment>"; exit 2; }
+	scripts/pact-broker.sh can-i-deploy "$(ENV)"
+
+.PHONY: record-deployment
+record-deployment: $(STAMP) ## ENV=...: record this commit of both services as deployed there
+	@[ -n "$(ENV)" ] || { echo "usage: make record-deployment ENV=<environment>"; exit 2; }
+	scripts/pact-broker.sh record-deployment "$(ENV)"
