@@ -58,15 +58,14 @@ report() {
 }
 trap report EXIT
 
-build() {  # build IMAGE CONTEXT [DOCKERFILE]
-  local image=$1 context=$2 dockerfile=${3:-$2/Dockerfile}
-  DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-1}" "$DOCKER" build --quiet \
-    --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" -f "$dockerfile" "$context" >/dev/null
-  echo "    built $image"
+build() {  # build IMAGE CONTEXT: each Dockerfile's context is its own folder
+  local image=$1 context=$2 start=$SECONDS
+  "$DOCKER" build --quiet --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" "$context" >/dev/null
+  echo "    built $image ($((SECONDS - start))s)"
 }
 build_images() {
-  build "user-service:$TAG" . user-service/Dockerfile
-  build "order-service:$TAG" . order-service/Dockerfile
+  build "user-service:$TAG" user-service
+  build "order-service:$TAG" order-service
   build "$POSTGRES_REPOSITORY:$PG_TAG" "$POSTGRES_CONTEXT"
 }
 

@@ -47,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--kubeconfig", default=env("KUBECONFIG"), help="kubeconfig of the cluster (KUBECONFIG)"
     )
-    group.addoption("--namespace", default=env("E2E_NAMESPACE", "default"), help="namespace")
+    group.addoption("--namespace", default=env("E2E_NAMESPACE", "shop-e2e"), help="namespace")
     group.addoption("--release", default=env("E2E_RELEASE", "e2e"), help="Helm release name")
     group.addoption(
         "--rollout-timeout", type=float, default=float(env("E2E_ROLLOUT_TIMEOUT", "300")),
