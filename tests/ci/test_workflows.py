@@ -81,7 +81,7 @@ def test_deploy_checks_can_i_deploy_before_rolling_out_and_records_after() -> No
     steps = [step.get("run", "") for step in jobs()["deploy"]["steps"]]
     commands = "\n".join(steps)
 
-    assert "make can-i-deploy ENV=production" in commands
+    assert "can-i-deploy ENV=production" in commands
     assert commands.index("can-i-deploy") < commands.index("helm upgrade")
     assert commands.index("helm upgrade") < commands.index("record-deployment")
 
