@@ -23,6 +23,7 @@ def current_request_id() -> str | None:
 class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI copy of the message
         return True
 
 
@@ -36,9 +37,9 @@ def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(
         JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            timestamp=False,
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO-8601 UTC
         )
     )
     root = logging.getLogger()

@@ -375,3 +375,16 @@ async def test_from_settings_builds_a_client_from_the_configuration() -> None:
     assert client.breaker.failure_threshold == 7
     assert client.breaker.reset_timeout == 9.0
     await client.aclose()
+
+
+async def test_the_failure_that_opens_the_breaker_hints_its_full_cool_down(
+    make_client: MakeClient,
+) -> None:
+    script = Script(status(500))
+    client = make_client(script, failure_threshold=2, reset_timeout=5.0)
+    with pytest.raises(UserServiceUnavailableError) as first:
+        await client.get_user(42)
+    assert first.value.retry_after == 1.0
+    with pytest.raises(UserServiceUnavailableError) as opening:
+        await client.get_user(42)
+    assert opening.value.retry_after == pytest.approx(5.0)

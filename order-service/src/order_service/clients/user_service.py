@@ -151,8 +151,10 @@ class UserServiceClient:
         except _NoVerdictError as exc:
             permit.release()
             raise UserServiceUnavailableError(str(exc)) from None
-        except UserServiceUnavailableError:
+        except UserServiceUnavailableError as exc:
             permit.failure()
+            # If this failure opened the breaker, the caller should come back after its cool-down.
+            exc.retry_after = max(exc.retry_after, self.breaker.remaining_cool_down())
             raise
         except BaseException:
             permit.release()
@@ -215,7 +217,7 @@ class UserServiceClient:
             hint = exc.retry_after if isinstance(exc, _RetryableStatusError) else None
             raise UserServiceUnavailableError(
                 f"user-service lookup failed: {_describe(exc)}",
-                retry_after=hint or max(1.0, self.breaker.remaining_cool_down()),
+                retry_after=hint or 1.0,
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
