@@ -1,0 +1,243 @@
+"""Packaging test fixtures: helm and kubectl located once, every chart variant rendered once.
+
+Each render is a list of Kubernetes objects (dicts). Variants are rendered for two clusters: the
+oldest we support (1.20.2, the sandbox, whose API list is given explicitly) and a current one.
+Everything here fails loudly when a tool is missing; nothing skips.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+HELM_DIR = REPO / "helm"
+SERVICE_CHARTS = ("user-service", "order-service")
+ALL_CHARTS = ("postgresql", *SERVICE_CHARTS, "shop")
+
+# What a 1.20 apiserver serves (kubectl api-versions on the sandbox, plus kinds the charts check).
+KUBE_OLD = "1.20.2"
+API_VERSIONS_1_20 = [
+    "admissionregistration.k8s.io/v1",
+    "apiextensions.k8s.io/v1",
+    "apps/v1",
+    "authentication.k8s.io/v1",
+    "authorization.k8s.io/v1",
+    "autoscaling/v1",
+    "autoscaling/v2beta1",
+    "autoscaling/v2beta2",
+    "batch/v1",
+    "batch/v1beta1",
+    "certificates.k8s.io/v1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "events.k8s.io/v1",
+    "networking.k8s.io/v1",
+    "node.k8s.io/v1beta1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1",
+    "v1",
+]
+KUBE_NEW = "1.34.0"
+
+# kubernetes-validate ships schemas from 1.25 on: the oldest stands in for 1.20 (see test module).
+SCHEMA_OLD = "1.25.0"
+SCHEMA_NEW = "1.37.0"
+
+TEST_RELEASE = "shop"
+TEST_TAG = "0123456789ab"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to install the system: a chart and its --set values."""
+
+    chart: str
+    sets: tuple[str, ...] = ()
+
+
+# Every chart's defaults, and the umbrella with the alternatives users switch on.
+VARIANTS: dict[str, Variant] = {
+    "postgresql-default": Variant("postgresql"),
+    "user-service-default": Variant("user-service", (f"image.tag={TEST_TAG}",)),
+    "order-service-default": Variant(
+        "order-service",
+        (f"image.tag={TEST_TAG}", "userService.url=http://users.example.svc:80"),
+    ),
+    "shop-default": Variant("shop", (f"global.imageTag={TEST_TAG}",)),
+    "shop-external-database": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "user-service.postgresql.enabled=false",
+            "user-service.database.existingSecret=user-db",
+            "order-service.postgresql.enabled=false",
+            "order-service.database.url=postgresql://orders:s3cret@db.example.com:5432/orders",
+        ),
+    ),
+    "shop-autoscaling": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "user-service.autoscaling.enabled=true",
+            "order-service.autoscaling.enabled=true",
+            "order-service.autoscaling.targetMemoryUtilizationPercentage=80",
+        ),
+    ),
+    "shop-network-policies": Variant(
+        "shop",
+        tuple(
+            [f"global.imageTag={TEST_TAG}"]
+            + [f"{s}.networkPolicy.enabled=true" for s in SERVICE_CHARTS]
+            + [f"{s}.postgresql.networkPolicy.enabled=true" for s in SERVICE_CHARTS]
+        ),
+    ),
+    "shop-pdb": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "user-service.replicaCount=2",
+            "user-service.podDisruptionBudget.enabled=true",
+            "order-service.podDisruptionBudget.enabled=true",
+            "order-service.podDisruptionBudget.minAvailable=1",
+        ),
+    ),
+}
+KUBE_VERSIONS = (KUBE_OLD, KUBE_NEW)
+
+
+def _find_tool(name: str, hint: str) -> str:
+    local = REPO / ".tools" / "bin" / name
+    found = shutil.which(name) or (str(local) if local.exists() else None)
+    if found is None:
+        pytest.fail(f"{name} not found on PATH nor in {local.parent}: {hint}", pytrace=False)
+    return found
+
+
+@pytest.fixture(scope="session")
+def helm() -> str:
+    return _find_tool(
+        "helm", "install it with `../shared/tools/get-helm .tools/bin` (or `make tools`)"
+    )
+
+
+@pytest.fixture(scope="session")
+def kubectl() -> str:
+    return _find_tool("kubectl", "kubectl >= 1.21 (it has kustomize built in) is needed")
+
+
+def run(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(cmd)}` failed ({result.returncode}):\n{result.stderr}", pytrace=False
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def charts_built(helm: str) -> Path:
+    """Vendor the file:// dependencies (helm/build-dependencies.sh does the same)."""
+    for chart in ("user-service", "order-service", "shop"):
+        run([helm, "dependency", "build", "--skip-refresh", str(HELM_DIR / chart)])
+    return HELM_DIR
+
+
+Template = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="session")
+def helm_template(helm: str, charts_built: Path) -> Template:
+    """`helm template` of a chart for a Kubernetes version; returns the completed process."""
+
+    def template(
+        chart: str, sets: tuple[str, ...] = (), kube: str = KUBE_NEW, extra: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [helm, "template", TEST_RELEASE, str(charts_built / chart)]
+        cmd += ["--namespace", "shop-test", "--kube-version", kube]
+        if kube == KUBE_OLD:
+            cmd += ["--api-versions", ",".join(API_VERSIONS_1_20)]
+        for value in sets:
+            cmd += ["--set", value]
+        return run([*cmd, *extra], check=False)
+
+    return template
+
+
+def load_objects(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+@pytest.fixture(scope="session")
+def rendered(helm_template: Template) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every variant for every Kubernetes version, rendered once: {(variant, kube): objects}."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for name, variant in VARIANTS.items():
+        for kube in KUBE_VERSIONS:
+            result = helm_template(variant.chart, variant.sets, kube)
+            if result.returncode != 0:
+                pytest.fail(
+                    f"helm template {name} ({kube}) failed:\n{result.stderr}", pytrace=False
+                )
+            out[(name, kube)] = load_objects(result.stdout)
+    return out
+
+
+@pytest.fixture(scope="session")
+def kustomize_objects(kubectl: str) -> list[dict[str, Any]]:
+    result = run([kubectl, "kustomize", str(REPO / "k8s" / "overlays" / "dev")])
+    return load_objects(result.stdout)
+
+
+def kube_errors(obj: dict[str, Any], version: str) -> list[str]:
+    """kubernetes-validate --strict of one object; a kind without a schema is an error too."""
+    try:
+        kubernetes_validate.validate(obj, version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(map(str, exc.path)) or "(root)"
+        return [f"{obj['kind']}/{obj['metadata']['name']}: {path}: {exc.message}"]
+    except kubernetes_validate.SchemaNotFoundError as exc:
+        return [f"{obj['kind']}/{obj['metadata']['name']}: {exc.message}"]
+    return []
+
+
+@pytest.fixture(scope="session")
+def kube_validate() -> Callable[[dict[str, Any], str], list[str]]:
+    return kube_errors
+
+
+Objects = list[dict[str, Any]]
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod spec of a workload or a bare Pod; None for other kinds."""
+    if obj["kind"] == "Pod":
+        return dict(obj["spec"])
+    if obj["kind"] in {"Deployment", "StatefulSet", "Job", "DaemonSet"}:
+        return dict(obj["spec"]["template"]["spec"])
+    return None
+
+
+@pytest.fixture(scope="session")
+def every_render(
+    rendered: dict[tuple[str, str], Objects], kustomize_objects: Objects
+) -> dict[str, Objects]:
+    """Every rendered object set the policies apply to: each Helm variant and version, kustomize."""
+    out = {f"{variant}@{kube}": objs for (variant, kube), objs in rendered.items()}
+    out["kustomize-dev"] = kustomize_objects
+    return out
+
+
+@pytest.fixture(scope="session")
+def pod_spec_of() -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+    return pod_spec
