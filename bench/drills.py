@@ -246,19 +246,21 @@ def drill_schemathesis(
         )  # fmt: skip
         elapsed = time.monotonic() - start
         summary = [line for line in out.stdout.splitlines() if line.strip()][-6:]
+        last = summary[-1].strip("= ") if summary else ""
         data[name] = {"exit_code": out.returncode, "seconds": round(elapsed, 1), "tail": summary}
         if out.returncode != 0:
             (workdir / f"schemathesis-{name}.txt").write_text(out.stdout + out.stderr)
         verdicts.append(Verdict(
             f"schemathesis {name}: no 5xx, schema-conformant",
-            f"exit {out.returncode} in {elapsed:.0f} s; " + (summary[-1] if summary else ""),
+            f"exit {out.returncode}: {last}",
             "exit 0", out.returncode == 0,
         ))  # fmt: skip
     return verdicts, data
 
 
-async def _drills(stack: Stack, args: argparse.Namespace) -> tuple[list[Verdict], dict[str, Any]]:
-    users = seed_users(stack.user_url, 8, uuid.uuid4().hex[:8])
+async def _drills(
+    stack: Stack, users: list[int], args: argparse.Namespace
+) -> tuple[list[Verdict], dict[str, Any]]:
     d = Driver(stack, probe_user=users[7])
     verdicts: list[Verdict] = []
     data: dict[str, Any] = {}
@@ -285,13 +287,14 @@ def run(args: argparse.Namespace) -> int:
     machine = machine_info()
     workdir = Path(tempfile.mkdtemp(prefix="faults-run-"))
     with LocalPostgres() as pg, Processes(workdir) as procs:
-        stack = Stack(pg=pg, procs=procs)
+        stack = Stack(pg=pg, procs=procs, overrides=dict(kv.split("=", 1) for kv in args.set))
         print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; migrating; logs in {workdir}", flush=True)
         stack.migrate()
         stack.start_user_service()
         stack.start_proxy()
         stack.start_order_service(stack.proxy_url)
-        verdicts, data = asyncio.run(_drills(stack, args))
+        users = seed_users(stack.user_url, 8, uuid.uuid4().hex[:8])
+        verdicts, data = asyncio.run(_drills(stack, users, args))
         print("==> drill: schemathesis", flush=True)
         v, data["schemathesis"] = drill_schemathesis(stack, args.examples, workdir)
         verdicts += v

@@ -196,17 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--users", type=int, default=200, help="users (and orders) seeded")
     b.add_argument("--only", nargs="*", help="run scenarios whose name contains a word")
     b.add_argument("--profile", action="store_true", help="sample servers with py-spy")
-    b.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="VAR=VALUE",
-        help="override a service setting, e.g. --set USER_SERVICE_LOG_LEVEL=WARNING",
-    )
     b.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     f = sub.add_parser("faults", help="fault drills through a fault-injecting proxy")
-    f.add_argument("--examples", type=int, default=25, help="schemathesis examples per operation")
+    f.add_argument("--examples", type=int, default=100, help="schemathesis examples per operation")
     f.add_argument("--orders", type=int, default=400, help="orders sent in the 503 drill")
+    for p in (b, f):
+        p.add_argument(
+            "--set",
+            action="append",
+            default=[],
+            metavar="VAR=VALUE",
+            help="override a service setting, e.g. --set USER_SERVICE_LOG_LEVEL=WARNING",
+        )
     args = parser.parse_args(argv)
     try:
         with sigterm_as_interrupt():
