@@ -83,23 +83,44 @@ class _LocalPostgres:
         data = self.root / "data"
         self._run(
             str(self.bindir / "initdb"),
-            "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
-            "--locale=C.UTF-8", "--no-sync",
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
         )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
         self._run(
-            str(self.bindir / "pg_ctl"), "-D", str(data), "-l", str(self.root / "server.log"),
-            "-o", options, "-w", "-t", "30", "start",
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "30",
+            "start",
         )
         return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
         with contextlib.suppress(Exception):
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate",
-                      "stop")
+            self._run(
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.root / "data"),
+                "-m",
+                "immediate",
+                "stop",
+            )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
