@@ -235,6 +235,12 @@ def proc_usage(pid: int) -> dict[str, int]:
     return {"threads": threads, "fds": fds}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def machine_info() -> dict[str, object]:
     cpu = "unknown"
     with contextlib.suppress(OSError):

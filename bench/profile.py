@@ -23,34 +23,33 @@ _FRAME = re.compile(r"^(?P<func>.*?) \((?P<path>[^()]*)\)$")
 class Sampler:
     procs: list[subprocess.Popen[bytes]]
     outputs: list[Path]
+    labels: list[str]
 
 
-def start(pids: list[int], seconds: int, stem: Path) -> Sampler:
+def start(servers: dict[str, int], seconds: int, stem: Path) -> Sampler:
+    """Sample each ``{name: pid}`` for ``seconds`` in the background."""
     py_spy = require_tool("py-spy", "Install the dev tools (requirements-dev.txt).")
     procs, outputs = [], []
-    for pid in pids:
+    for pid in servers.values():
         out = stem.with_name(f"{stem.name}-{pid}.txt")
         procs.append(
             subprocess.Popen(
                 [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "100",
                  "--format", "raw", "--full-filenames", "--nolineno",
-                 "--nonblocking", "--subprocesses", "--output", str(out)],
+                 "--nonblocking", "--subprocesses", "--gil", "--output", str(out)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
         )  # fmt: skip
         outputs.append(out)
-    return Sampler(procs, outputs)
+    return Sampler(procs, outputs, [f"{name} (pid {pid})" for name, pid in servers.items()])
 
 
 def finish(sampler: Sampler) -> dict[str, Any]:
     summaries: dict[str, Any] = {}
-    for proc, out in zip(sampler.procs, sampler.outputs, strict=True):
+    for proc, out, label in zip(sampler.procs, sampler.outputs, sampler.labels, strict=True):
         proc.wait(60)
-        text = out.read_text() if out.exists() else ""
-        summaries[out.stem.rsplit("-", 2)[0] + f" (pid {out.stem.rsplit('-', 1)[1]})"] = summarize(
-            text
-        )
+        summaries[label] = summarize(out.read_text() if out.exists() else "")
     return summaries
 
 
@@ -65,6 +64,8 @@ def component(path: str) -> str:
         return "bench"
     if match := re.search(r"/python3\.\d+/(?:(\w+)/|(\w+)\.py)", path):
         return "stdlib:" + (match.group(1) or match.group(2))
+    if "/bin/" in path:
+        return "entry point"
     return path.rsplit("/", 1)[-1] or "?"
 
 
@@ -101,7 +102,9 @@ def summarize(collapsed: str, top: int = 12) -> dict[str, Any]:
 def render(summaries: dict[str, Any]) -> str:
     lines: list[str] = []
     for proc, summary in summaries.items():
-        lines.append(f"{proc}: {summary['samples']} samples (CPU only, idle threads excluded)")
+        lines.append(
+            f"{proc}: {summary['samples']} samples (samples holding the GIL: Python CPU time)"
+        )
         lines.append("  inclusive by component: " + ", ".join(
             f"{name} {pct}%" for name, pct in summary["components_inclusive_pct"]
         ))  # fmt: skip

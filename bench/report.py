@@ -22,6 +22,7 @@ class LoadResult:
     p95_ms: float
     p99_ms: float
     max_ms: float
+    cpu_ms_per_request: float = 0.0  # the servers' CPU time (all processes involved) / requests
 
     @property
     def rps(self) -> float:
@@ -132,10 +133,15 @@ def bench_table(results: dict[str, LoadResult], reference: str | None) -> str:
             f"{r.p99_ms:.1f}",
             str(r.errors),
             f"{r.rps / ref.rps:.2f}" if ref and ref.rps else "",
+            f"{r.cpu_ms_per_request:.2f}",
+            f"{r.cpu_ms_per_request / ref.cpu_ms_per_request:.1f}"
+            if ref and ref.cpu_ms_per_request
+            else "",
         ]
         for name, r in results.items()
     ]
-    headers = ["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "vs baseline"]
+    headers = ["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "req/s vs baseline",
+               "CPU ms/req", "CPU vs baseline"]  # fmt: skip
     return table(headers, rows)
 
 

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from bench._runtime import (
     BenchError,
     LocalPostgres,
     Processes,
+    cpu_seconds,
     machine_info,
     require_tool,
     sigterm_as_interrupt,
@@ -122,19 +123,22 @@ def bench(args: argparse.Namespace) -> int:
                     seconds=args.warmup,
                     **opts,
                 )
+            servers = {scenario.target: stack.children[scenario.target].pid}
+            if scenario.name == "order POST /orders":  # each order costs a user-service call too
+                servers["user-service"] = stack.children["user-service"].pid
             sampler = None
             if args.profile:
-                pids = [stack.children[scenario.target].pid]
-                if scenario.target == "order-service":
-                    pids.append(stack.children["user-service"].pid)
-                sampler = profile.start(
-                    pids, args.duration, workdir / f"{scenario.target}-{len(results)}"
-                )
+                sampler = profile.start(servers, args.duration, workdir / f"profile-{len(results)}")
             print(
                 f"==> {scenario.name}: {args.duration} s at {args.connections} connections",
                 flush=True,
             )
-            results[scenario.name] = run_wrk(url, scenario, seconds=args.duration, **opts)
+            cpu_before = sum(cpu_seconds(pid) for pid in servers.values())
+            result = run_wrk(url, scenario, seconds=args.duration, **opts)
+            cpu = sum(cpu_seconds(pid) for pid in servers.values()) - cpu_before
+            results[scenario.name] = replace(
+                result, cpu_ms_per_request=1000 * cpu / result.requests if result.requests else 0
+            )
             if sampler is not None:
                 profiles[scenario.name] = profile.finish(sampler)
     verdicts = judge_bench(results)
