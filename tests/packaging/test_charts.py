@@ -209,3 +209,12 @@ def test_migrations_run_before_the_server_with_the_same_image(
     assert list(init) == ["wait-for-database", "migrate"]
     assert init["migrate"]["command"] == [service, "migrate"]
     assert init["migrate"]["image"] == spec["containers"][0]["image"]
+
+
+def test_wait_for_database_uses_the_driver_the_service_uses(
+    rendered: dict[tuple[str, str], Objects],
+) -> None:
+    """SQLAlchemy 2.1 maps postgresql:// to psycopg 3, which the images do not ship."""
+    for deployment in by_kind(rendered[("shop-default", NEW)], "Deployment").values():
+        init = deployment["spec"]["template"]["spec"]["initContainers"][0]
+        assert '"postgresql+psycopg2://"' in init["command"][-1]

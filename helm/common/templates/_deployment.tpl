@@ -93,6 +93,9 @@ spec:
               from sqlalchemy import create_engine, text
               from sqlalchemy.pool import NullPool
               url = os.environ["{{ $prefix }}DATABASE_URL"]
+              # as the service does (docs/design.md): SQLAlchemy 2.1 would pick psycopg 3
+              if url.startswith("postgresql://"):
+                  url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
               engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
               deadline = time.monotonic() + {{ .Values.migrations.waitForDatabaseSeconds }}
               while True:
