@@ -91,3 +91,20 @@ can-i-deploy: $(STAMP) tools ## ENV=...: may this commit go there? (broker, else
 record-deployment: $(STAMP) ## ENV=...: record this commit of both services as deployed there
 	@[ -n "$(ENV)" ] || { echo "usage: make record-deployment ENV=<environment>"; exit 2; }
 	scripts/pact-broker.sh record-deployment "$(ENV)"
+
+BASE_IMAGE ?= python:3.11-slim
+NS ?= shop
+RELEASE ?= shop
+
+.PHONY: images
+images: ## Build the two service images (tag: git sha) and the PostgreSQL image with $DOCKER_HOST
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t user-service:$(GIT_SHA) user-service
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t order-service:$(GIT_SHA) order-service
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t postgres-debian:15 images/postgres
+
+.PHONY: deploy
+deploy: tools ## Install or upgrade the whole system (umbrella chart) in NS, then run helm test
+	helm/build-dependencies.sh
+	helm upgrade --install $(RELEASE) helm/shop -n $(NS) --create-namespace \
+	  --set global.imageTag=$(GIT_SHA) --wait --timeout 5m
+	helm test $(RELEASE) -n $(NS)
