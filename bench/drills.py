@@ -131,7 +131,7 @@ async def drill_503(d: Driver, users: list[int], n: int) -> tuple[list[Verdict],
     verdicts = [
         Verdict("20% 503s: orders created", f"{rate:.2%} ({ok}/{len(faulty)})", ">= 99.50%",
                 rate >= 0.995),
-        Verdict("20% 503s: added latency p50/p95", f"+{f50 - h50:.0f} / +{f95 - h95:.0f} ms",
+        Verdict("20% 503s: added latency p50/p95", f"{f50 - h50:+.0f} / {f95 - h95:+.0f} ms",
                 "reported", True),
     ]  # fmt: skip
     return verdicts, data
@@ -246,13 +246,14 @@ def drill_schemathesis(
         )  # fmt: skip
         elapsed = time.monotonic() - start
         summary = [line for line in out.stdout.splitlines() if line.strip()][-6:]
-        last = summary[-1].strip("= ") if summary else ""
+        cases = next((s.strip() for s in summary if "generated" in s), "")
+        last = f"{cases}; " + (summary[-1].strip("= ") if summary else "")
         data[name] = {"exit_code": out.returncode, "seconds": round(elapsed, 1), "tail": summary}
         if out.returncode != 0:
             (workdir / f"schemathesis-{name}.txt").write_text(out.stdout + out.stderr)
         verdicts.append(Verdict(
             f"schemathesis {name}: no 5xx, schema-conformant",
-            f"exit {out.returncode}: {last}",
+            f"exit {out.returncode}, {last}",
             "exit 0", out.returncode == 0,
         ))  # fmt: skip
     return verdicts, data

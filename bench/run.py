@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--profile", action="store_true", help="sample servers with py-spy")
     b.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     f = sub.add_parser("faults", help="fault drills through a fault-injecting proxy")
-    f.add_argument("--examples", type=int, default=100, help="schemathesis examples per operation")
+    f.add_argument("--examples", type=int, default=300, help="schemathesis examples per operation")
     f.add_argument("--orders", type=int, default=400, help="orders sent in the 503 drill")
     for p in (b, f):
         p.add_argument(
