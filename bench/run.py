@@ -16,7 +16,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -226,8 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr)
         return 130
-    finally:
-        time.sleep(0)
 
 
 if __name__ == "__main__":
