@@ -66,7 +66,7 @@ test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict over the whole repository
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy user-service/src order-service/src
+	$(BIN)/mypy user-service/src order-service/src bench
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and auto-fix with ruff
@@ -108,3 +108,12 @@ deploy: tools ## Install or upgrade the whole system (umbrella chart) in NS, the
 	helm upgrade --install $(RELEASE) helm/shop -n $(NS) --create-namespace \
 	  --set global.imageTag=$(GIT_SHA) --wait --timeout 5m
 	helm test $(RELEASE) -n $(NS)
+
+.PHONY: bench
+bench: $(STAMP) ## Benchmarks: every endpoint against a Starlette baseline, table + JSON (wrk; ~1.5 min)
+	@command -v wrk >/dev/null || { echo "error: wrk not found (Debian: apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench.run bench
+
+.PHONY: faults
+faults: $(STAMP) ## Fault drills through a fault-injecting proxy; fails if a drill misses its target (~1.5 min)
+	$(BIN)/python -m bench.run faults
