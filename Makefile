@@ -18,7 +18,7 @@ export PACT_DO_NOT_TRACK := true
 HOST ?= 127.0.0.1
 USER_PORT ?= 8001
 ORDER_PORT ?= 8002
-GIT_SHA ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)
+GIT_SHA ?= $(shell git rev-parse HEAD 2>/dev/null || echo dev)
 GIT_BRANCH ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo local)
 export GIT_SHA GIT_BRANCH
 PYTEST := $(BIN)/pytest

@@ -259,7 +259,7 @@ def machine_info() -> dict[str, object]:
             if line.startswith("PRETTY_NAME="):
                 distro = line.split("=", 1)[1].strip('"')
     sha = subprocess.run(
-        ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=REPO,
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO,
         check=False,
     ).stdout.strip()  # fmt: skip
     return {

@@ -8,7 +8,7 @@
 #
 # With PACT_BROKER_BASE_URL set (and PACT_BROKER_TOKEN, or PACT_BROKER_USERNAME/PASSWORD), the
 # `pact` CLI (PyPI pact-python-cli) talks to the broker; the version is the git sha (GIT_SHA,
-# default `git rev-parse --short=12 HEAD`, the same as the image tag) and the branch GIT_BRANCH.
+# default `git rev-parse HEAD`, the same as the image tag) and the branch GIT_BRANCH.
 # Without a broker, each step says so: publishing and recording do nothing, `verify` and
 # `can-i-deploy` run the consumer and provider contract tests against the committed pacts.
 # The pacticipants are the names in pacts/contracts.toml.
@@ -26,7 +26,7 @@ usage() {
   exit 2
 }
 
-git_sha() { echo "${GIT_SHA:-$(git -C "${ROOT}" rev-parse --short=12 HEAD)}"; }
+git_sha() { echo "${GIT_SHA:-$(git -C "${ROOT}" rev-parse HEAD)}"; }
 git_branch() { echo "${GIT_BRANCH:-$(git -C "${ROOT}" rev-parse --abbrev-ref HEAD)}"; }
 
 broker_configured() { [[ -n "${PACT_BROKER_BASE_URL:-}" ]]; }

@@ -147,7 +147,7 @@ def publishing() -> Publishing | None:
     broker_url = os.environ.get("PACT_BROKER_BASE_URL", "")
     if not broker_url or os.environ.get("CI", "").lower() != "true":
         return None
-    version = os.environ.get("GIT_SHA") or _git("rev-parse", "--short=12", "HEAD")
+    version = os.environ.get("GIT_SHA") or _git("rev-parse", "HEAD")
     branch = os.environ.get("GIT_BRANCH") or _git("rev-parse", "--abbrev-ref", "HEAD")
     if not version or not branch:
         pytest.fail("publishing verification results needs GIT_SHA and GIT_BRANCH (or git)")
