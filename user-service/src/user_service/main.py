@@ -16,7 +16,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
 from user_service.api import health, users
 from user_service.config import Settings, get_settings
-from user_service.db import make_engine
+from user_service.db import make_engine, make_session_factory
 from user_service.errors import install_error_handlers
 from user_service.log import configure_logging
 from user_service.middleware import RequestContextMiddleware
@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
     install_error_handlers(app)
     # Outermost last: the request context refuses a declared oversize body itself (as a problem);
     # Starlette's limiter, inside it, counts streamed bytes and raises 413 into the handlers.

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from user_service.api.deps import get_session
+from user_service.api.deps import get_sessions
 
 PROBLEM = "application/problem+json"
 CREATED_AT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -177,7 +177,7 @@ def test_unexpected_error_returns_500_problem_without_details(app: FastAPI) -> N
     def broken_session() -> None:
         raise RuntimeError("password=hunter2 in the internals")
 
-    app.dependency_overrides[get_session] = broken_session
+    app.dependency_overrides[get_sessions] = broken_session
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/users/1", headers={"X-Request-ID": "req-500"})
     body = _assert_problem(response, 500, "internal")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response, status
 
 from user_service import service
-from user_service.api.deps import SessionDep
+from user_service.api.deps import SessionsDep
 from user_service.models import UserCreate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -31,8 +31,9 @@ _responses: dict[int | str, dict[str, Any]] = {
     response_model=UserPublic,
     responses={k: _responses[k] for k in (409, 413, 422, 503)},
 )
-def create_user(data: UserCreate, session: SessionDep, response: Response) -> UserPublic:
-    user = service.create_user(session=session, data=data)
+def create_user(data: UserCreate, sessions: SessionsDep, response: Response) -> UserPublic:
+    with sessions() as session:
+        user = service.create_user(session=session, data=data)
     response.headers["Location"] = f"/users/{user.id}"
     return UserPublic.model_validate(user)
 
@@ -42,14 +43,16 @@ def create_user(data: UserCreate, session: SessionDep, response: Response) -> Us
     response_model=UserPublic,
     responses={k: _responses[k] for k in (404, 422, 503)},
 )
-def get_user(user_id: UserId, session: SessionDep) -> UserPublic:
-    return UserPublic.model_validate(service.get_user(session=session, user_id=user_id))
+def get_user(user_id: UserId, sessions: SessionsDep) -> UserPublic:
+    with sessions() as session:
+        return UserPublic.model_validate(service.get_user(session=session, user_id=user_id))
 
 
 @router.get("", response_model=UserPage, responses={k: _responses[k] for k in (422, 503)})
 def list_users(
-    session: SessionDep,
+    sessions: SessionsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> UserPage:
-    return service.list_users(session=session, limit=limit, offset=offset)
+    with sessions() as session:
+        return service.list_users(session=session, limit=limit, offset=offset)
