@@ -8,11 +8,11 @@ running locally, never what tests of the data layer use.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from order_service.config import Settings
@@ -46,7 +46,11 @@ def make_engine(settings: Settings) -> Engine:
     )
 
 
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One session per unit of work; closed (and rolled back if uncommitted) at the end."""
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for one unit of work each: ``with sessions() as session: ...``.
+
+    Opening one does no I/O; the connection is taken on first use and given back when the
+    session closes (rolled back if uncommitted), so the caller opens it in the same thread that
+    does the blocking work.
+    """
+    return sessionmaker(engine, class_=Session, expire_on_commit=False)

@@ -17,7 +17,7 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from order_service.api import health, orders
 from order_service.clients.user_service import UserServiceClient
 from order_service.config import Settings, get_settings
-from order_service.db import make_engine
+from order_service.db import make_engine, make_session_factory
 from order_service.errors import install_error_handlers
 from order_service.log import configure_logging
 from order_service.middleware import RequestContextMiddleware
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.sessions = make_session_factory(engine)
     install_error_handlers(app)
     # Outermost last: the request context refuses a declared oversize body itself (as a problem);
     # Starlette's limiter, inside it, counts streamed bytes and raises 413 into the handlers.

@@ -1,20 +1,22 @@
 """Business rules of orders: price them, check the buyer, store once (idempotently).
 
 Routes call the async ``place_order``; it awaits the user directory (network) and runs the
-blocking database work in the threadpool, one short transaction at a time, so no database
-connection is held while user-service is being asked.
+blocking database work in the threadpool, one short transaction (and session) per trip, so no
+database connection is held while user-service is being asked: one trip without an
+``Idempotency-Key`` (the insert), two with one (the replay check, then the insert).
 
 Idempotency: the key is stored with the order under a unique constraint, with a SHA-256 of the
-canonical request. A known key is answered from the database before user-service is asked; a
-race between two identical requests is decided by the constraint, and the loser reads the
-winner's row.
+canonical request. A known key is answered from the database before user-service is asked (so a
+client retrying through a user-service outage still gets its order back): that needs the one
+SELECT before the insert, and only requests that carry a key pay for it. A race between two
+identical requests is decided by the constraint, and the loser reads the winner's row.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlmodel import Session
@@ -57,16 +59,17 @@ def request_fingerprint(data: OrderCreate) -> str:
 
 async def place_order(
     *,
-    session: Session,
+    sessions: Callable[[], Session],
     users: UserDirectory,
     data: OrderCreate,
     idempotency_key: str | None = None,
     request_id: str | None = None,
 ) -> PlacedOrder:
+    """``sessions`` opens a new session; each is used and closed inside one threadpool call."""
     fingerprint = request_fingerprint(data) if idempotency_key is not None else None
     if idempotency_key is not None and fingerprint is not None:
         replay = await run_in_threadpool(
-            _find_replay, session=session, key=idempotency_key, fingerprint=fingerprint
+            _find_replay_in_new_session, sessions, key=idempotency_key, fingerprint=fingerprint
         )
         if replay is not None:
             return replay
@@ -75,12 +78,32 @@ async def place_order(
         raise UnknownUserError(data.user_id)
 
     return await run_in_threadpool(
-        store_order,
-        session=session,
+        _store_order_in_new_session,
+        sessions,
         data=data,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
     )
+
+
+def _find_replay_in_new_session(
+    sessions: Callable[[], Session], *, key: str, fingerprint: str
+) -> PlacedOrder | None:
+    with sessions() as session:
+        return _find_replay(session=session, key=key, fingerprint=fingerprint)
+
+
+def _store_order_in_new_session(
+    sessions: Callable[[], Session],
+    *,
+    data: OrderCreate,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+) -> PlacedOrder:
+    with sessions() as session:
+        return store_order(
+            session=session, data=data, idempotency_key=idempotency_key, fingerprint=fingerprint
+        )
 
 
 def store_order(

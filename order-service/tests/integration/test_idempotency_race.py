@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from order_service import service
-from order_service.db import session_scope
+from order_service.db import make_session_factory
 from order_service.models import Order, OrderCreate, OrderItem
 from order_service.users import UserRef
 
@@ -76,12 +76,12 @@ async def test_two_identical_requests_racing_through_place_order_create_one_orde
     data = OrderCreate.model_validate(BODY)
     directory = _BothAsk()
 
+    sessions = make_session_factory(db_engine)
+
     async def place() -> service.PlacedOrder:
-        for session in session_scope(db_engine):
-            return await service.place_order(
-                session=session, users=directory, data=data, idempotency_key="same-key"
-            )
-        raise AssertionError("no session")
+        return await service.place_order(
+            sessions=sessions, users=directory, data=data, idempotency_key="same-key"
+        )
 
     first, second = await asyncio.gather(place(), place())
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine, event
+
+from order_service.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -60,13 +64,13 @@ def test_post_order_returns_422_unknown_user_and_stores_nothing(
 
 
 def test_post_order_returns_503_with_retry_after_when_user_service_keeps_failing(
-    client: TestClient, fake_user_service: Any, order_body: Body
+    client: TestClient, fake_user_service: Any, order_body: Body, settings: Settings
 ) -> None:
     fake_user_service.handler = lambda request: httpx.Response(503)
     response = client.post("/orders", json=order_body())
     assert_problem(response, 503, "user-service-unavailable")
     assert int(response.headers["Retry-After"]) >= 1
-    assert len(fake_user_service.requests) == 3  # the attempt limit
+    assert len(fake_user_service.requests) == settings.user_service_max_attempts
     assert count_orders(client) == 0
 
 
@@ -145,6 +149,47 @@ def test_post_order_returns_413_for_a_body_over_64_kib(client: TestClient) -> No
         "/orders", content=b"{" + b" " * 70_000 + b"}", headers={"Content-Type": "application/json"}
     )
     assert_problem(response, 413, "content-too-large")
+
+
+@contextlib.contextmanager
+def _statements(client: TestClient) -> Iterator[list[str]]:
+    """The SQL the app runs inside the block."""
+    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def _replay_lookups(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.startswith("SELECT") and "idempotency_key =" in s]
+
+
+def test_post_order_without_idempotency_key_stores_without_looking_for_a_replay(
+    client: TestClient, fake_user_service: Any, order_body: Body
+) -> None:
+    fake_user_service.known.add(1)
+    with _statements(client) as statements:
+        assert client.post("/orders", json=order_body()).status_code == 201
+    assert _replay_lookups(statements) == []
+    assert any(s.startswith("INSERT INTO orders") for s in statements)
+
+
+def test_post_order_with_a_new_idempotency_key_looks_for_a_replay_once(
+    client: TestClient, fake_user_service: Any, order_body: Body
+) -> None:
+    """The one SELECT that lets a known key replay without asking user-service."""
+    fake_user_service.known.add(1)
+    with _statements(client) as statements:
+        response = client.post("/orders", json=order_body(), headers={"Idempotency-Key": "k-1"})
+    assert response.status_code == 201
+    assert len(_replay_lookups(statements)) == 1
 
 
 def test_a_replay_with_the_same_key_and_body_returns_the_original_order(

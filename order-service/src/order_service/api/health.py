@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from order_service import service
-from order_service.api.deps import SessionDep
+from order_service.api.deps import SessionsDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -27,6 +27,7 @@ async def live() -> Status:
 
 
 @router.get("/ready", responses={503: {"description": "Database unavailable"}})
-def ready(session: SessionDep) -> Status:
-    service.check_database(session=session)
+def ready(sessions: SessionsDep) -> Status:
+    with sessions() as session:
+        service.check_database(session=session)
     return Status()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import SessionDep, UsersDep
+from order_service.api.deps import SessionsDep, UsersDep
 from order_service.models import (
     IDEMPOTENCY_KEY_MAX,
     USER_ID_MAX,
@@ -54,14 +54,14 @@ _responses: dict[int | str, dict[str, Any]] = {
 )
 async def create_order(
     data: OrderCreate,
-    session: SessionDep,
+    sessions: SessionsDep,
     users: UsersDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderPublic:
     placed = await service.place_order(
-        session=session,
+        sessions=sessions,
         users=users,
         data=data,
         idempotency_key=idempotency_key,
@@ -78,15 +78,17 @@ async def create_order(
     response_model=OrderPublic,
     responses={k: _responses[k] for k in (404, 422, 503)},
 )
-def get_order(order_id: OrderId, session: SessionDep) -> OrderPublic:
-    return service.get_order(session=session, order_id=order_id)
+def get_order(order_id: OrderId, sessions: SessionsDep) -> OrderPublic:
+    with sessions() as session:
+        return service.get_order(session=session, order_id=order_id)
 
 
 @router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (422, 503)})
 def list_orders(
-    session: SessionDep,
+    sessions: SessionsDep,
     user_id: Annotated[int | None, Query(ge=1, le=USER_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrderPage:
-    return service.list_orders(session=session, user_id=user_id, limit=limit, offset=offset)
+    with sessions() as session:
+        return service.list_orders(session=session, user_id=user_id, limit=limit, offset=offset)
