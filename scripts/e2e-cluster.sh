@@ -13,7 +13,7 @@
 #
 # Settings (environment): KUBECONFIG, DOCKER_HOST, BASE_IMAGE, E2E_NAMESPACE (shop-e2e),
 # E2E_RELEASE (e2e), E2E_IMAGE_TAG (git sha), E2E_SKIP_BUILD=1 (images already there),
-# E2E_HELM_TIMEOUT (10m), E2E_VALUES (an extra values file), HELM, KUBECTL, DOCKER.
+# E2E_HELM_TIMEOUT (6m), E2E_VALUES (an extra values file), HELM, KUBECTL, DOCKER.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -22,7 +22,9 @@ HELM="${HELM:-helm}" KUBECTL="${KUBECTL:-kubectl}" DOCKER="${DOCKER:-docker}"
 BASE_IMAGE="${BASE_IMAGE:-python:3.11-slim}"
 NAMESPACE="${E2E_NAMESPACE:-shop-e2e}"
 RELEASE="${E2E_RELEASE:-e2e}"
-HELM_TIMEOUT="${E2E_HELM_TIMEOUT:-10m}"
+HELM_TIMEOUT="${E2E_HELM_TIMEOUT:-6m}"
+ARTIFACTS="${E2E_ARTIFACTS:-$ROOT/.e2e-artifacts}"
+mkdir -p "$ARTIFACTS"
 POSTGRES_CONTEXT=images/postgres
 POSTGRES_REPOSITORY=postgres-debian
 
@@ -53,14 +55,18 @@ stage() {  # stage NAME COMMAND...: run it, remember how long it took
 report() {
   local rc=$?
   echo "==> stage times"
-  printf '    %s\n' "${timings[@]}"
-  [ "$rc" = 0 ] || echo "e2e-cluster: failed (status $rc); dumps of failed tests in .e2e-artifacts/" >&2
+  [ ${#timings[@]} = 0 ] || printf '    %s\n' "${timings[@]}"
+  [ "$rc" = 0 ] || echo "e2e-cluster: failed (status $rc); what was saved is in $ARTIFACTS" >&2
 }
 trap report EXIT
 
 build() {  # build IMAGE CONTEXT: each Dockerfile's context is its own folder
   local image=$1 context=$2 start=$SECONDS
-  "$DOCKER" build --quiet --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" "$context" >/dev/null
+  local log="$ARTIFACTS/build-${context//\//-}.log"
+  if ! "$DOCKER" build --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" "$context" >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    die "building $image failed (whole log: $log)"
+  fi
   echo "    built $image ($((SECONDS - start))s)"
 }
 build_images() {
@@ -79,8 +85,22 @@ deploy() {
     --set "order-service.postgresql.image.tag=$PG_TAG"
   )
   [ -z "${E2E_VALUES:-}" ] || values+=(--values "$E2E_VALUES")
-  "$HELM" upgrade --install "$RELEASE" helm/shop --namespace "$NAMESPACE" --create-namespace \
-    --wait --timeout "$HELM_TIMEOUT" "${values[@]}"
+  if ! "$HELM" upgrade --install "$RELEASE" helm/shop --namespace "$NAMESPACE" --create-namespace \
+    --wait --timeout "$HELM_TIMEOUT" "${values[@]}"; then
+    dump_namespace "$ARTIFACTS/deploy"
+    die "helm upgrade --install failed; pods, events and logs in $ARTIFACTS/deploy"
+  fi
+}
+
+dump_namespace() {  # what a reader of a failed deploy needs, also printed in short
+  local dir=$1 k=("$KUBECTL" --namespace "$NAMESPACE")
+  mkdir -p "$dir"
+  "${k[@]}" get all,pvc,events -o wide >"$dir/get.txt" 2>&1 || true
+  "${k[@]}" describe pods >"$dir/describe-pods.txt" 2>&1 || true
+  for pod in $("${k[@]}" get pods -o name 2>/dev/null); do
+    "${k[@]}" logs "$pod" --all-containers --prefix --tail=200 >"$dir/${pod#pod/}.log" 2>&1 || true
+  done
+  "${k[@]}" get pods -o wide >&2 || true
 }
 
 if [ "${E2E_SKIP_BUILD:-0}" = 1 ]; then

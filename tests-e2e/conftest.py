@@ -159,7 +159,7 @@ def _connect(settings: Settings) -> Target:
     try:
         for service in (USER_SERVICE, ORDER_SERVICE):
             started = time.monotonic()
-            cluster.wait_rollout(service, timeout=settings.rollout_timeout)
+            cluster.wait_rollout(service, timeout=settings.rollout_timeout, settled=True)
             name, port = cluster.http_service(service)
             forward = PortForward(
                 kubectl=settings.kubectl, kubeconfig=kubeconfig, namespace=settings.namespace,

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.cluster
 
 USER_SERVICE = "user-service"
 ORDER_SERVICE = "order-service"
+ORDER_INTERVAL = 0.05  # seconds between orders during the restart: steady traffic, not a flood
 SLACK = 1.5  # seconds beyond order-service's lookup deadline for the answer to reach the test
 
 
@@ -123,14 +124,17 @@ def test_rolling_restart_of_user_service_loses_no_order(
     cluster.rollout_restart(USER_SERVICE)
     deadline = time.monotonic() + timeout
     done, state = False, ""
-    while not done:  # orders keep coming until the rollout is over, bounded by its timeout
+    # Orders keep coming until the old pods are gone (terminated, not only out of the Service),
+    # bounded by the rollout timeout.
+    while not done:
         assert time.monotonic() < deadline, f"rollout not done after {timeout:.0f}s: {state}"
         order_once()
-        done, state = cluster.rollout_state(USER_SERVICE)
+        time.sleep(ORDER_INTERVAL)
+        done, state = cluster.rollout_state(USER_SERVICE, settled=True)
     for _ in range(5):
         order_once()
 
-    assert user_pods.isdisjoint(pod.uid for pod in cluster.pod_identities(USER_SERVICE))
+    assert user_pods.isdisjoint(pod.metadata.uid for pod in cluster.pods(USER_SERVICE))
     stored = Counter(order["items"][0]["product_id"] for order in shop.orders_of(user["id"]))
     assert stored == Counter(o.product_id for o in outcomes), "orders lost or duplicated"
     retried = {o.product_id: o.statuses for o in outcomes if len(o.statuses) > 1}

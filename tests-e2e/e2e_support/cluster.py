@@ -81,9 +81,10 @@ class Cluster:
             f"{self.namespace} (found {[s.metadata.name for s in services]})"
         )
 
-    def rollout_state(self, name: str) -> tuple[bool, str]:
+    def rollout_state(self, name: str, *, settled: bool = False) -> tuple[bool, str]:
         """Like ``kubectl rollout status``: done when the newest spec is observed, every replica
-        is updated and available, and no old replica is left. Also a line saying where it is."""
+        is updated and available, and no old replica is left; ``settled`` also waits for old
+        pods to finish terminating. Also a line saying where it is."""
         dep = self.deployment(name)
         want = dep.spec.replicas if dep.spec.replicas is not None else 1
         st = dep.status
@@ -97,14 +98,19 @@ class Cluster:
             and (st.updated_replicas or 0) == want
             and (st.replicas or 0) == want
             and (st.available_replicas or 0) == want
-            and (want > 0 or not self.pods(name))
         )
+        if done and (settled or want == 0):
+            terminating = [
+                p.metadata.name for p in self.pods(name) if p.metadata.deletion_timestamp
+            ]
+            done = not terminating and (want > 0 or not self.pods(name))
+            state += f", terminating {terminating}"
         return done, state
 
-    def wait_rollout(self, name: str, timeout: float = 300.0) -> None:
+    def wait_rollout(self, name: str, timeout: float = 300.0, *, settled: bool = False) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            done, state = self.rollout_state(name)
+            done, state = self.rollout_state(name, settled=settled)
             if done:
                 return
             if time.monotonic() > deadline:
@@ -118,6 +124,7 @@ class Cluster:
         return items
 
     def pod_identities(self, name: str) -> set[PodIdentity]:
+        """The pods that serve (or will): terminating ones are left out."""
         return {
             PodIdentity(
                 name=pod.metadata.name,
@@ -125,6 +132,7 @@ class Cluster:
                 restarts=tuple(cs.restart_count for cs in pod.status.container_statuses or []),
             )
             for pod in self.pods(name)
+            if not pod.metadata.deletion_timestamp
         }
 
     def replicas(self, name: str) -> int:
