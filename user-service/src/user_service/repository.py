@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import delete, func, text
+from sqlalchemy import bindparam, delete, func, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from user_service.errors import EmailTakenError
-from user_service.models import User, UserCreate
+from user_service.models import User, UserCreate, UserPublic
 
 EMAIL_CONSTRAINT = "uq_users_email"
+
+# The hot read, built once: a Core select straight into the public model skips the ORM's
+# identity map and instance loading, and a prebuilt statement is compiled once (cached).
+_users = User.__table__  # type: ignore[attr-defined]
+_GET_USER = select(*_users.c).where(_users.c.id == bindparam("user_id"))
 
 
 def create_user(*, session: Session, data: UserCreate, user_id: int | None = None) -> User:
@@ -39,8 +44,9 @@ def create_user(*, session: Session, data: UserCreate, user_id: int | None = Non
     return user
 
 
-def get_user(*, session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
+def get_user(*, session: Session, user_id: int) -> UserPublic | None:
+    row = session.execute(_GET_USER, {"user_id": user_id}).one_or_none()
+    return None if row is None else UserPublic.model_validate(row._mapping)
 
 
 def list_users(*, session: Session, limit: int, offset: int) -> tuple[Sequence[User], int]:

@@ -21,7 +21,7 @@ def create_user(*, session: Session, data: UserCreate, user_id: int | None = Non
     return user
 
 
-def get_user(*, session: Session, user_id: int) -> User:
+def get_user(*, session: Session, user_id: int) -> UserPublic:
     user = repository.get_user(session=session, user_id=user_id)
     if user is None:
         raise UserNotFoundError(user_id)

@@ -45,7 +45,7 @@ def create_user(data: UserCreate, sessions: SessionsDep, response: Response) -> 
 )
 def get_user(user_id: UserId, sessions: SessionsDep) -> UserPublic:
     with sessions() as session:
-        return UserPublic.model_validate(service.get_user(session=session, user_id=user_id))
+        return service.get_user(session=session, user_id=user_id)
 
 
 @router.get("", response_model=UserPage, responses={k: _responses[k] for k in (422, 503)})
