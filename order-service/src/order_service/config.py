@@ -45,8 +45,8 @@ class Settings(BaseSettings):
     user_service_backoff_initial: float = Field(default=0.1, ge=0, le=10)
     user_service_backoff_max: float = Field(default=1.0, ge=0, le=30)
     user_service_retry_after_max: float = Field(default=2.0, ge=0, le=60)
-    user_service_max_connections: int = Field(default=50, ge=1, le=1000)
-    user_service_max_keepalive: int = Field(default=50, ge=0, le=1000)
+    user_service_max_connections: int = Field(default=10, ge=1, le=1000)
+    user_service_max_keepalive: int = Field(default=10, ge=0, le=1000)
     breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
     breaker_reset_timeout: float = Field(default=5.0, gt=0, le=600)
 

@@ -7,7 +7,10 @@ It implements ``order_service.users.UserDirectory`` with one call, ``GET /users/
 Policy, per lookup:
 
 - one pooled ``httpx.AsyncClient`` for the life of the app (the lifespan opens and closes it),
-  connect/read timeouts, a bounded pool, no proxies from the environment;
+  connect/read timeouts, no proxies from the environment; a small pool, every connection kept
+  alive: httpcore scans (and polls the socket of) every pooled connection on each request, so
+  50 connections cost more CPU than the lookups they carry (10 is plenty for one worker:
+  see docs/performance.md);
 - retried (tenacity): transport errors, timeouts, 502/503/504 and 429; exponential backoff with
   full jitter; a ``Retry-After`` on 429/503 is waited for instead when it is at most
   ``retry_after_max``, a longer one fails the lookup at once with that hint;
@@ -87,8 +90,8 @@ class UserServiceClient:
         backoff_initial: float = 0.1,
         backoff_max: float = 1.0,
         retry_after_max: float = 2.0,
-        max_connections: int = 50,
-        max_keepalive: int = 50,
+        max_connections: int = 10,
+        max_keepalive: int = 10,
         breaker: CircuitBreaker | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
