@@ -79,11 +79,11 @@ pact: $(STAMP) ## Consumer contract tests: rewrite pacts/ (commit them); publish
 	scripts/pact-broker.sh publish-pacts
 
 .PHONY: verify-pacts
-verify-pacts: $(STAMP) tools ## Provider verification of the pacts against the real user-service
+verify-pacts: $(STAMP) ## Provider verification of the pacts against the real user-service
 	scripts/pact-broker.sh verify
 
 .PHONY: can-i-deploy
-can-i-deploy: $(STAMP) tools ## ENV=...: may this commit go there? (broker, else the local contract tests)
+can-i-deploy: $(STAMP) ## ENV=...: may this commit go there? (broker, else the local contract tests)
 	@[ -n "$(ENV)" ] || { echo "usage: make can-i-deploy ENV=<environment>"; exit 2; }
 	scripts/pact-broker.sh can-i-deploy "$(ENV)"
 
@@ -117,3 +117,15 @@ bench: $(STAMP) ## Benchmarks: every endpoint against a Starlette baseline, tabl
 .PHONY: faults
 faults: $(STAMP) ## Fault drills through a fault-injecting proxy; fails if a drill misses its target (~1.5 min)
 	$(BIN)/python -m bench.run faults
+
+.PHONY: e2e
+e2e: $(STAMP) ## End-to-end on kind (needs Docker, kind, skaffold): cluster, skaffold run -p e2e, tests-e2e
+	scripts/e2e-kind.sh
+
+.PHONY: e2e-cluster
+e2e-cluster: $(STAMP) tools ## End-to-end, faults included, on the cluster in KUBECONFIG (images built with DOCKER_HOST, BASE_IMAGE)
+	BASE_IMAGE=$(BASE_IMAGE) scripts/e2e-cluster.sh
+
+.PHONY: e2e-local
+e2e-local: $(STAMP) ## End-to-end journeys against both services as local processes
+	scripts/e2e-local.sh

@@ -37,7 +37,7 @@ done
 "$KUBECTL" version --request-timeout=10s >/dev/null 2>&1 \
   || die "the cluster in ${KUBECONFIG:-~/.kube/config} does not answer ('$KUBECTL version' failed)"
 
-sha=$(git rev-parse --short=12 HEAD)
+sha=$(git rev-parse HEAD)
 if [ -n "$(git status --porcelain -- user-service order-service $POSTGRES_CONTEXT helm)" ]; then
   echo "e2e-cluster: warning: uncommitted changes; images tagged $sha contain them" >&2
 fi
