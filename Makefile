@@ -12,6 +12,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 TOOLS := $(CURDIR)/.tools/bin
 SHARED ?= $(CURDIR)/../shared
+export SHARED_DIR := $(SHARED)
 export PATH := $(BIN):$(TOOLS):$(PATH)
 export PACT_DO_NOT_TRACK := true
 
