@@ -49,7 +49,15 @@ lock: ## Re-pin constraints.txt from a fresh resolve of the declared dependencie
 
 .PHONY: run
 run: $(STAMP) ## Run both services on 127.0.0.1 (embedded SQLite unless *_DATABASE_URL is set); Ctrl-C stops both
-	HOST=$(HOST) USER_PORT=$(USER_PORT) ORDER_PORT=$(ORDER_PORT) scripts/run-local.sh
+	HOST=$(HOST) USER_PORT=$(USER_PORT) ORDER_PORT=$(ORDER_PORT) scripts/run-local.sh both
+
+.PHONY: run-user
+run-user: $(STAMP) ## Run user-service alone (e.g. to restart it while order-service keeps running)
+	HOST=$(HOST) USER_PORT=$(USER_PORT) ORDER_PORT=$(ORDER_PORT) scripts/run-local.sh user
+
+.PHONY: run-order
+run-order: $(STAMP) ## Run order-service alone (it finds user-service at 127.0.0.1:$(USER_PORT))
+	HOST=$(HOST) USER_PORT=$(USER_PORT) ORDER_PORT=$(ORDER_PORT) scripts/run-local.sh order
 
 .PHONY: tools
 tools: $(STAMP) ## Check (and where possible install) helm, kubectl and the PostgreSQL binaries the tests use

@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Runs user-service and order-service as local processes (what `make run` does).
+#   scripts/run-local.sh [user|order|both]      (default: both; `make run-user`, `make run-order`)
 # Each service uses its *_DATABASE_URL when set, else an embedded SQLite file in .data/.
-# Migrations run first (an explicit step, as in a deploy); Ctrl-C stops both services.
+# Migrations run first (an explicit step, as in a deploy). One service stopping (or crashing) does
+# not stop the other: that is how order-service's behaviour without user-service can be watched.
+# Ctrl-C stops everything this script started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+WHICH="${1:-both}"
+case "$WHICH" in
+  user) services=(user) ;;
+  order) services=(order) ;;
+  both) services=(user order) ;;
+  *) echo "usage: $0 [user|order|both]" >&2; exit 2 ;;
+esac
 HOST="${HOST:-127.0.0.1}"
 USER_PORT="${USER_PORT:-8001}"
 ORDER_PORT="${ORDER_PORT:-8002}"
@@ -21,7 +31,9 @@ with socket.socket() as s:
     sys.exit(0 if s.connect_ex((sys.argv[1], int(sys.argv[2]))) == 0 else 1)
 PY
 }
-for port in "$USER_PORT" "$ORDER_PORT"; do
+port_of() { if [ "$1" = user ]; then echo "$USER_PORT"; else echo "$ORDER_PORT"; fi; }
+for svc in "${services[@]}"; do
+  port=$(port_of "$svc")
   if port_in_use "$HOST" "$port"; then
     echo "error: $HOST:$port is already in use; stop what runs there or choose other ports:" >&2
     echo "       make run USER_PORT=9001 ORDER_PORT=9002" >&2
@@ -29,47 +41,76 @@ for port in "$USER_PORT" "$ORDER_PORT"; do
   fi
 done
 
-echo "==> migrating user-service  ($(sed -E 's#//[^@/]*@#//***@#' <<<"$USER_SERVICE_DATABASE_URL"))"
-user-service migrate
-echo "==> migrating order-service ($(sed -E 's#//[^@/]*@#//***@#' <<<"$ORDER_SERVICE_DATABASE_URL"))"
-order-service migrate
+redact() { sed -E 's#//[^@/]*@#//***@#' <<<"$1"; }
+for svc in "${services[@]}"; do
+  if [ "$svc" = user ]; then url=$USER_SERVICE_DATABASE_URL; else url=$ORDER_SERVICE_DATABASE_URL; fi
+  echo "==> migrating $svc-service ($(redact "$url"))"
+  "$svc-service" migrate
+done
 
 pids=()
 stop() {
   trap - INT TERM EXIT
-  if [ ${#pids[@]} -gt 0 ]; then
-    echo "==> stopping (pids ${pids[*]})"
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    wait "${pids[@]}" 2>/dev/null || true
+  local alive=()
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+  if [ ${#alive[@]} -gt 0 ]; then
+    echo "==> stopping (pids ${alive[*]})"
+    kill -TERM "${alive[@]}" 2>/dev/null || true
+    wait "${alive[@]}" 2>/dev/null || true
   fi
 }
 trap 'stop; exit 130' INT
 trap 'stop; exit 143' TERM
 trap stop EXIT
 
-USER_SERVICE_HOST="$HOST" USER_SERVICE_PORT="$USER_PORT" user-service serve &
-pids+=($!)
-ORDER_SERVICE_HOST="$HOST" ORDER_SERVICE_PORT="$ORDER_PORT" order-service serve &
-pids+=($!)
+declare -A name_of=()
+for svc in "${services[@]}"; do
+  if [ "$svc" = user ]; then
+    USER_SERVICE_HOST="$HOST" USER_SERVICE_PORT="$USER_PORT" user-service serve &
+  else
+    ORDER_SERVICE_HOST="$HOST" ORDER_SERVICE_PORT="$ORDER_PORT" order-service serve &
+  fi
+  pids+=($!)
+  name_of[$!]="$svc-service"
+done
 
 ready() { python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)" "$1" 2>/dev/null; }
-for _ in $(seq 1 100); do
-  if ready "http://$HOST:$USER_PORT/health/ready" && ready "http://$HOST:$ORDER_PORT/health/ready"; then
-    cat <<MSG
-==> ready
-    user-service   http://$HOST:$USER_PORT   (OpenAPI: http://$HOST:$USER_PORT/docs)
-    order-service  http://$HOST:$ORDER_PORT   (OpenAPI: http://$HOST:$ORDER_PORT/docs)
-    Ctrl-C stops both.
-MSG
+for _ in $(seq 1 150); do
+  all_ready=1
+  for svc in "${services[@]}"; do
+    ready "http://$HOST:$(port_of "$svc")/health/ready" || all_ready=0
+  done
+  if [ "$all_ready" = 1 ]; then
+    echo "==> ready"
+    for svc in "${services[@]}"; do
+      printf '    %-14s http://%s:%s   (OpenAPI: http://%s:%s/docs)\n' "$svc-service" \
+        "$HOST" "$(port_of "$svc")" "$HOST" "$(port_of "$svc")"
+    done
+    echo "    Ctrl-C stops everything started here."
     break
   fi
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "error: a service exited while starting" >&2; exit 1; }; done
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { echo "error: ${name_of[$pid]} exited while starting" >&2; exit 1; }
+  done
   sleep 0.2
 done
 
-# If either service dies, stop the other and report it.
+# A service that exits is reported; the others keep serving until Ctrl-C or until none is left.
 set +e
-wait -n "${pids[@]}"
-rc=$?
-echo "error: a service exited (status $rc); stopping the other" >&2
-exit "$rc"
+running=("${pids[@]}")
+while [ ${#running[@]} -gt 0 ]; do
+  unset done_pid
+  wait -n -p done_pid "${running[@]}"
+  rc=$?
+  [ -n "${done_pid:-}" ] || continue
+  echo "==> ${name_of[$done_pid]} (pid $done_pid) exited with status $rc" >&2
+  left=()
+  for pid in "${running[@]}"; do [ "$pid" = "$done_pid" ] || left+=("$pid"); done
+  running=("${left[@]}")
+  if [ ${#running[@]} -gt 0 ]; then
+    echo "    still serving: $(for pid in "${running[@]}"; do printf '%s ' "${name_of[$pid]}"; done)" >&2
+    echo "    (start it again in another terminal with: make run-${name_of[$done_pid]%-service})" >&2
+  fi
+done
+pids=()
+exit 1
