@@ -42,7 +42,8 @@ class OrderItemBase(SQLModel):
 
 
 class OrderItemCreate(OrderItemBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    # strict: "2" or 2.0 for a quantity is a client bug to report, not a value to coerce.
+    model_config = ConfigDict(extra="forbid", strict=True)  # type: ignore[assignment]
 
     product_id: Annotated[str, StringConstraints(pattern=PRODUCT_ID_PATTERN)] = Field(
         min_length=1, max_length=PRODUCT_ID_MAX
@@ -52,7 +53,7 @@ class OrderItemCreate(OrderItemBase):
 
 
 class OrderCreate(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+    model_config = ConfigDict(extra="forbid", strict=True)  # type: ignore[assignment]
 
     user_id: int = Field(ge=1, le=USER_ID_MAX)
     currency: Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)]

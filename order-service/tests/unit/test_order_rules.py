@@ -72,6 +72,11 @@ def test_order_create_accepts_a_valid_body() -> None:
         ({"items": [item(product_id="a\nb")]}, "product_id"),
         ({"items": [item(line_total=5)]}, "line_total"),
         ({"items": [item(unit_price=1.5)]}, "unit_price"),
+        # Numbers are numbers: a string or a boolean is a client bug, not something to coerce.
+        ({"user_id": "1"}, "user_id"),
+        ({"user_id": True}, "user_id"),
+        ({"items": [item(quantity="2")]}, "quantity"),
+        ({"items": [item(unit_price=100.0)]}, "unit_price"),
     ],
 )
 def test_order_create_rejects_out_of_bounds_or_unknown_fields(
