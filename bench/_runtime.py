@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import pwd
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import types
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +23,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+from devtools.pgtemp import LocalPostgres
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -131,86 +131,15 @@ def wait_ready(url: str, proc: ManagedProcess, timeout: float = 60.0) -> None:
     raise BenchError(f"{proc.name} not ready at {url} after {timeout:.0f} s:\n{proc.log_tail()}")
 
 
-def _find_pg_bindir() -> Path:
-    candidates: list[Path] = []
-    if env := os.environ.get("PG_BINDIR"):
-        candidates.append(Path(env))
-    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-    for path in candidates:
-        if (path / "initdb").exists() and (path / "pg_ctl").exists():
-            return path
-    raise BenchError(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, "
-        "or set PG_BINDIR"
-    )
+def local_postgres() -> LocalPostgres:
+    """The run's throw-away PostgreSQL (``devtools.pgtemp``: durability off, 127.0.0.1).
 
-
-@dataclass
-class LocalPostgres(contextlib.AbstractContextManager["LocalPostgres"]):
-    """A throw-away PostgreSQL cluster (as the ``postgres`` user when run as root).
-
-    Durability is off (``fsync``, ``synchronous_commit``): the bench measures the services'
-    CPU cost, not the disk of a shared machine. ``max_connections`` leaves room for every pool.
+    Durability is off: the bench measures the services' CPU cost, not the disk of a shared
+    machine. ``max_connections`` leaves room for every pool.
     """
-
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-pg-")))
-    port: int = field(default_factory=free_port)
-    bindir: Path = field(default_factory=_find_pg_bindir)
-
-    def _run(self, *args: str) -> None:
-        cmd = list(args)
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if result.returncode != 0:
-            log = self.root / "server.log"
-            tail = log.read_text()[-2000:] if log.exists() else ""
-            raise BenchError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}{tail}")
-
-    def __enter__(self) -> LocalPostgres:
-        if os.geteuid() == 0:
-            entry = pwd.getpwnam("postgres")
-            os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        data = str(self.root / "data")
-        self._run(
-            str(self.bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust",
-            "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync",
-        )  # fmt: skip
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 "
-            "-c shared_buffers=128MB"
-        )
-        self._run(
-            str(self.bindir / "pg_ctl"), "-D", data, "-l", str(self.root / "server.log"),
-            "-o", options, "-w", "-t", "30", "start",
-        )  # fmt: skip
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        with contextlib.suppress(Exception):
-            self._run(
-                str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast", "stop"
-            )
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def create_database(self, name: str) -> str:
-        """Create ``name`` and return its SQLAlchemy URL (psycopg2 driver)."""
-        import psycopg2  # type: ignore[import-untyped]  # the driver both services use; imported late to keep --help fast
-
-        conn = psycopg2.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres"
-        )
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        conn.close()
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{name}"
+    return LocalPostgres(
+        prefix="bench-pg-", settings={"max_connections": "200", "shared_buffers": "128MB"}
+    )
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:

@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 
 from bench._runtime import (
-    LocalPostgres,
     Processes,
+    local_postgres,
     machine_info,
     proc_usage,
     require_tool,
@@ -287,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
     started = datetime.now(UTC)
     machine = machine_info()
     workdir = Path(tempfile.mkdtemp(prefix="faults-run-"))
-    with LocalPostgres() as pg, Processes(workdir) as procs:
+    with local_postgres() as pg, Processes(workdir) as procs:
         stack = Stack(pg=pg, procs=procs, overrides=dict(kv.split("=", 1) for kv in args.set))
         print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; migrating; logs in {workdir}", flush=True)
         stack.migrate()

@@ -25,15 +25,16 @@ from bench import profile
 from bench._runtime import (
     REPO,
     BenchError,
-    LocalPostgres,
     Processes,
     cpu_seconds,
+    local_postgres,
     machine_info,
     require_tool,
     sigterm_as_interrupt,
 )
 from bench.report import LoadResult, bench_table, judge_bench, parse_wrk, verdict_table
 from bench.stack import Stack, seed_orders, seed_users
+from devtools.pgtemp import PgTempError
 
 RESULTS = REPO / "bench" / "results"
 WRK_DIR = REPO / "bench" / "wrk"
@@ -82,7 +83,7 @@ def bench(args: argparse.Namespace) -> int:
     results: dict[str, LoadResult] = {}
     profiles: dict[str, object] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-run-"))
-    with LocalPostgres() as pg, Processes(workdir) as procs:
+    with local_postgres() as pg, Processes(workdir) as procs:
         stack = Stack(pg=pg, procs=procs, overrides=dict(kv.split("=", 1) for kv in args.set))
         print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; migrating; logs in {workdir}", flush=True)
         stack.migrate()
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.drills import run as run_drills
 
             return run_drills(args)
-    except BenchError as exc:
+    except (BenchError, PgTempError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

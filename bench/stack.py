@@ -16,13 +16,13 @@ import httpx
 from bench._runtime import (
     BIN,
     BenchError,
-    LocalPostgres,
     ManagedProcess,
     Processes,
     clean_env,
     free_port,
     wait_ready,
 )
+from devtools.pgtemp import LocalPostgres
 
 # One worker per service: on Kubernetes we scale with pods, and a 2-core machine that also runs
 # wrk and PostgreSQL has no spare core for a second worker. Pool 5 + overflow 5 = up to 10

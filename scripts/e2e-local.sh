@@ -3,9 +3,9 @@
 # local processes on free 127.0.0.1 ports, each on its own PostgreSQL database.
 #
 # Databases: USER_SERVICE_DATABASE_URL and ORDER_SERVICE_DATABASE_URL when both are set, else a
-# throw-away PostgreSQL started here from the local server binaries (PG_BINDIR, pg_config or
-# /usr/lib/postgresql/*/bin) and deleted at the end. The services start through
-# scripts/run-local.sh (migrations first); their logs go to .e2e-artifacts/local/.
+# throw-away PostgreSQL started here by `python -m devtools.pgtemp` (local server binaries:
+# PG_BINDIR, pg_config or /usr/lib/postgresql/*/bin) and deleted at the end. The services start
+# through scripts/run-local.sh (migrations first); their logs go to .e2e-artifacts/local/.
 # Extra arguments go to pytest (e.g. -k idempotency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,44 +20,36 @@ free_port() { "$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0
 command -v user-service >/dev/null && command -v order-service >/dev/null \
   || die "user-service/order-service not installed in $BIN (run 'make install')"
 
-pg_root="" services_pid=""
+pg_pid="" services_pid=""
 cleanup() {
   trap - EXIT INT TERM
-  if [ -n "$services_pid" ] && kill -0 "$services_pid" 2>/dev/null; then
-    kill -TERM "$services_pid" && wait "$services_pid" 2>/dev/null || true
-  fi
-  if [ -n "$pg_root" ]; then
-    as_pg "$PG_BINDIR/pg_ctl" -D "$pg_root/data" -m fast stop >/dev/null 2>&1 || true
-    cp "$pg_root/postgres.log" "$ARTIFACTS/" 2>/dev/null || true
-    rm -rf "$pg_root"
-  fi
+  local pid
+  for pid in "$services_pid" "$pg_pid"; do  # services first: they hold connections
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" && wait "$pid" 2>/dev/null || true
+    fi
+  done
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
-
 if [ -n "${USER_SERVICE_DATABASE_URL:-}" ] && [ -n "${ORDER_SERVICE_DATABASE_URL:-}" ]; then
   echo "==> using the given USER_SERVICE_DATABASE_URL and ORDER_SERVICE_DATABASE_URL"
 else
-  PG_BINDIR="${PG_BINDIR:-$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)}"
-  [ -x "$PG_BINDIR/initdb" ] && [ -x "$PG_BINDIR/pg_ctl" ] || die "PostgreSQL server binaries \
-not found (apt-get install postgresql, or set PG_BINDIR), or set USER_SERVICE_DATABASE_URL and \
-ORDER_SERVICE_DATABASE_URL"
-  pg_root=$(mktemp -d /tmp/e2e-pg.XXXXXX)
-  [ "$(id -u)" = 0 ] && chown postgres: "$pg_root"
-  pg_port=$(free_port)
-  echo "==> throw-away PostgreSQL on 127.0.0.1:$pg_port ($PG_BINDIR)"
-  as_pg "$PG_BINDIR/initdb" -D "$pg_root/data" -U postgres --auth=trust --encoding=UTF8 \
-    --locale=C.UTF-8 --no-sync >"$ARTIFACTS/initdb.log"
-  as_pg "$PG_BINDIR/pg_ctl" -D "$pg_root/data" -l "$pg_root/postgres.log" -w -t 30 \
-    -o "-p $pg_port -k $pg_root -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-  for db in users orders; do
-    as_pg "$PG_BINDIR/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres "$db"
+  # devtools.pgtemp stays in the foreground until SIGTERM, then stops the server and deletes it.
+  "$BIN/python" -m devtools.pgtemp --database users --database orders \
+    --keep-log "$ARTIFACTS/postgres.log" >"$ARTIFACTS/pgtemp.env" 2>"$ARTIFACTS/pgtemp.log" &
+  pg_pid=$!
+  until grep -qx '# pgtemp ready' "$ARTIFACTS/pgtemp.env"; do
+    kill -0 "$pg_pid" 2>/dev/null || { cat "$ARTIFACTS/pgtemp.log" >&2; die "no throw-away \
+PostgreSQL (or set USER_SERVICE_DATABASE_URL and ORDER_SERVICE_DATABASE_URL)"; }
+    sleep 0.1
   done
-  export USER_SERVICE_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/users"
-  export ORDER_SERVICE_DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/orders"
+  # shellcheck source=/dev/null
+  . "$ARTIFACTS/pgtemp.env"
+  echo "==> throw-away PostgreSQL at $PGTEMP_URL (devtools.pgtemp, pid $pg_pid)"
+  export USER_SERVICE_DATABASE_URL=$USERS_URL ORDER_SERVICE_DATABASE_URL=$ORDERS_URL
 fi
 
 USER_PORT=$(free_port)
