@@ -75,7 +75,7 @@ test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict over the whole repository
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy user-service/src order-service/src bench
+	$(BIN)/mypy user-service/src order-service/src bench devtools
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and auto-fix with ruff
