@@ -79,8 +79,8 @@ spec:
       # Migrations run here, not in a pre-install hook: on a first install a hook would run before
       # the chart's own PostgreSQL exists. Each new pod first waits for the database, then runs
       # `<service> migrate` (alembic upgrade head, idempotent) with its own image, so a new version
-      # never serves before its schema is there. Two pods migrating at once are serialised by
-      # PostgreSQL's transactional DDL; the loser fails, is restarted and finds the schema at head.
+      # never serves before its schema is there. Two pods migrating at once are serialised by the
+      # advisory lock `migrate` takes: the second waits, then finds the schema at head.
       initContainers:
         - name: wait-for-database
           image: {{ include "common.image" . | quote }}
