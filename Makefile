@@ -64,8 +64,9 @@ tools: $(STAMP) ## Check (and where possible install) helm, kubectl and the Post
 	scripts/ensure-tools.sh "$(TOOLS)" "$(SHARED)"
 
 .PHONY: test
-test: $(STAMP) tools ## All local tests: unit, integration (PostgreSQL), contracts, charts and manifests
+test: $(STAMP) tools ## All local tests: unit, integration (PostgreSQL), contracts, charts, manifests, local e2e
 	$(PYTEST) -q
+	scripts/e2e-local.sh -q
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
