@@ -18,7 +18,7 @@ SERVICES = {
     "user": ROOT / "user-service" / "src" / "user_service",
     "order": ROOT / "order-service" / "src" / "order_service",
 }
-MIRRORED = ["middleware.py", "db.py", "cli.py", "log.py", "migrations/env.py"]
+MIRRORED = ["middleware.py", "metrics.py", "db.py", "cli.py", "log.py", "migrations/env.py"]
 # Lines that differ by design; each is named so a reader sees why.
 ALLOWED_DIFFERENCES = [
     re.compile(r"^_ADVISORY_LOCK_ID = "),  # each service's migration lock has its own key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from order_service.config import Settings, get_settings
 from order_service.log import configure_logging
+from order_service.metrics import multiprocess_dir
 from order_service.migrations import upgrade_head
 
 logger = logging.getLogger("order_service.cli")
@@ -25,20 +27,23 @@ def migrate(settings: Settings) -> None:
 
 
 def serve(settings: Settings) -> None:
-    uvicorn.run(
-        "order_service.main:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level.lower(),
-        log_config=None,  # configure_logging owns the handlers: JSON lines
-        access_log=False,  # the request middleware logs each request with its id
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=int(settings.shutdown_timeout),
-        server_header=False,
-    )
+    # Several workers: each writes its metrics to files that any worker's /metrics aggregates.
+    several = settings.workers > 1
+    with multiprocess_dir("order-service") if several else contextlib.nullcontext():
+        uvicorn.run(
+            "order_service.main:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # configure_logging owns the handlers: JSON lines
+            access_log=False,  # the request middleware logs each request with its id
+            loop="uvloop",
+            http="httptools",
+            timeout_graceful_shutdown=int(settings.shutdown_timeout),
+            server_header=False,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from order_service.config import Settings, get_settings
 from order_service.db import make_engine, make_session_factory
 from order_service.errors import install_error_handlers
 from order_service.log import configure_logging
+from order_service.metrics import router as metrics_router
 from order_service.middleware import RequestContextMiddleware
 
 MAX_BODY_SIZE = 64 * 1024
@@ -64,5 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_SIZE)
     app.add_middleware(RequestContextMiddleware, max_body_size=MAX_BODY_SIZE)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(orders.router)
     return app

@@ -3,7 +3,7 @@
 For each HTTP request it: takes the caller's ``X-Request-ID`` or makes one, exposes it to
 logs and handlers, refuses a declared body over the limit with 413 before reading it,
 answers an unexpected exception with a bare 500 problem, returns ``X-Request-ID`` on every
-response and writes one JSON access-log line.
+response, writes one JSON access-log line and records the request's metrics (by route template).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from order_service.errors import http_problem, internal_problem
 from order_service.log import request_id_var
+from order_service.metrics import UNMATCHED, observe_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _MAX_REQUEST_ID = 128
@@ -71,6 +72,10 @@ class RequestContextMiddleware:
                 await response(scope, receive, send_with_id)
             status = 500
         finally:
+            elapsed = time.perf_counter() - started
+            # The router leaves the matched route in the scope: its template bounds the label.
+            route = getattr(scope.get("route"), "path_format", UNMATCHED)
+            observe_request(scope["method"], route, status, elapsed)
             access_logger.info(
                 "%s %s %s",
                 scope["method"],
@@ -80,7 +85,7 @@ class RequestContextMiddleware:
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "duration_ms": round(elapsed * 1000, 3),
                     "client": (scope.get("client") or ("-",))[0],
                 },
             )

@@ -19,6 +19,7 @@ from user_service.config import Settings, get_settings
 from user_service.db import make_engine, make_session_factory
 from user_service.errors import install_error_handlers
 from user_service.log import configure_logging
+from user_service.metrics import router as metrics_router
 from user_service.middleware import RequestContextMiddleware
 
 MAX_BODY_SIZE = 64 * 1024
@@ -51,5 +52,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_SIZE)
     app.add_middleware(RequestContextMiddleware, max_body_size=MAX_BODY_SIZE)
     app.include_router(health.router)
+    app.include_router(metrics_router)
     app.include_router(users.router)
     return app

@@ -21,7 +21,11 @@ Policy, per lookup:
   not the dependency's health) are "unavailable" and leave the breaker alone;
 - a circuit breaker (``clients.breaker``) around the whole lookup: failed lookups open it, it
   then fails fast with the remaining cool-down as ``retry_after``; a 404 is a success for it;
-- ``X-Request-ID`` is passed on, so one request can be followed across both services.
+- ``X-Request-ID`` is passed on, so one request can be followed across both services;
+- metrics: ``user_service_lookups_total{outcome}`` (found, not_found, unavailable,
+  circuit_open; a cancelled lookup has no outcome) and ``user_service_breaker_state``
+  (0 closed, 1 open, 2 half-open), updated as the breaker moves (every move happens inside a
+  lookup). With several workers each has its own breaker; the gauge shows the highest state.
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Annotated
 
 import httpx
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_random_exponential
 
 from order_service.clients.breaker import BreakerState, CircuitBreaker
-from order_service.errors import UserServiceUnavailableError
+from order_service.errors import CircuitOpenError, UserServiceUnavailableError
+from order_service.metrics import REGISTRY
 from order_service.users import UserRef
 
 if TYPE_CHECKING:
@@ -50,6 +56,23 @@ logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 _USER_AGENT = "order-service"
+
+LOOKUPS = Counter(
+    "user_service_lookups_total",
+    "User lookups in user-service, by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+_FOUND, _NOT_FOUND, _UNAVAILABLE, _CIRCUIT_OPEN = (
+    LOOKUPS.labels(outcome) for outcome in ("found", "not_found", "unavailable", "circuit_open")
+)
+BREAKER_STATE = Gauge(
+    "user_service_breaker_state",
+    "The user-service circuit breaker: 0 closed, 1 open, 2 half-open.",
+    multiprocess_mode="max",
+    registry=REGISTRY,
+)
+_STATE_VALUES = {BreakerState.CLOSED: 0, BreakerState.OPEN: 1, BreakerState.HALF_OPEN: 2}
 
 
 class _UserBody(BaseModel):
@@ -120,6 +143,7 @@ class UserServiceClient:
             follow_redirects=False,
             trust_env=False,
         )
+        self._record_breaker_state()
 
     @classmethod
     def from_settings(
@@ -148,22 +172,36 @@ class UserServiceClient:
 
     async def get_user(self, user_id: int, *, request_id: str | None = None) -> UserRef | None:
         """The user, None when user-service has no such user, or UserServiceUnavailableError."""
-        permit = self.breaker.acquire()  # CircuitOpenError: fail fast, nothing sent
+        try:
+            permit = self.breaker.acquire()  # CircuitOpenError: fail fast, nothing sent
+        except CircuitOpenError:
+            _CIRCUIT_OPEN.inc()
+            raise
+        self._record_breaker_state()  # open -> half-open happens in acquire()
         try:
             user = await self._lookup(user_id, request_id=request_id, probe=permit.probe)
         except _NoVerdictError as exc:
             permit.release()
+            _UNAVAILABLE.inc()
             raise UserServiceUnavailableError(str(exc)) from None
         except UserServiceUnavailableError as exc:
             permit.failure()
+            _UNAVAILABLE.inc()
             # If this failure opened the breaker, the caller should come back after its cool-down.
             exc.retry_after = max(exc.retry_after, self.breaker.remaining_cool_down())
             raise
         except BaseException:
             permit.release()
             raise
-        permit.success()
-        return user
+        else:
+            permit.success()
+            (_NOT_FOUND if user is None else _FOUND).inc()
+            return user
+        finally:
+            self._record_breaker_state()  # after the permit's verdict, which may move it
+
+    def _record_breaker_state(self) -> None:
+        BREAKER_STATE.set(_STATE_VALUES[self.breaker.state])
 
     async def _lookup(self, user_id: int, *, request_id: str | None, probe: bool) -> UserRef | None:
         started = self._clock()
