@@ -114,6 +114,19 @@ VARIANTS: dict[str, Variant] = {
     ),
 }
 KUBE_VERSIONS = (KUBE_OLD, KUBE_NEW)
+# (rendered for, validated against): current renders against the oldest and newest schema we
+# have, 1.20 renders against the oldest (kubernetes-validate starts at 1.25).
+VALIDATIONS = ((KUBE_NEW, SCHEMA_NEW), (KUBE_NEW, SCHEMA_OLD), (KUBE_OLD, SCHEMA_OLD))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests ask for ``render_key`` or ``validation_case``; VARIANTS above is the only list."""
+    if "render_key" in metafunc.fixturenames:
+        keys = [f"{variant}@{kube}" for variant in VARIANTS for kube in KUBE_VERSIONS]
+        metafunc.parametrize("render_key", [*keys, "kustomize-dev"])
+    if "validation_case" in metafunc.fixturenames:
+        cases = [(variant, kube, schema) for kube, schema in VALIDATIONS for variant in VARIANTS]
+        metafunc.parametrize("validation_case", cases, ids=["-".join(c) for c in cases])
 
 
 def _find_tool(name: str, hint: str) -> str:

@@ -17,18 +17,7 @@ import pytest
 Objects = list[dict[str, Any]]
 
 CHARTS = ("postgresql", "user-service", "order-service", "shop")
-VARIANTS = (
-    "postgresql-default",
-    "user-service-default",
-    "order-service-default",
-    "shop-default",
-    "shop-external-database",
-    "shop-autoscaling",
-    "shop-network-policies",
-    "shop-pdb",
-)
 OLD, NEW = "1.20.2", "1.34.0"
-SCHEMA_OLD, SCHEMA_NEW = "1.25.0", "1.37.0"
 REMOVED_BY_1_25 = {("policy/v1beta1", "PodDisruptionBudget"): "policy/v1"}
 
 pytestmark = pytest.mark.packaging
@@ -45,19 +34,13 @@ def test_chart_passes_helm_lint_strict(helm: str, charts_built: Any, chart: str)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(
-    ("variant", "kube", "schema"),
-    [(v, NEW, SCHEMA_NEW) for v in VARIANTS]
-    + [(v, NEW, SCHEMA_OLD) for v in VARIANTS]
-    + [(v, OLD, SCHEMA_OLD) for v in VARIANTS],
-)
 def test_render_is_valid_kubernetes(
     rendered: dict[tuple[str, str], Objects],
     kube_validate: Callable[[dict[str, Any], str], list[str]],
-    variant: str,
-    kube: str,
-    schema: str,
+    validation_case: tuple[str, str, str],
 ) -> None:
+    """Every variant (conftest's VARIANTS), for each (Kubernetes, schema) pair in VALIDATIONS."""
+    variant, kube, schema = validation_case
     errors: list[str] = []
     for obj in rendered[(variant, kube)]:
         substitute = REMOVED_BY_1_25.get((obj["apiVersion"], obj["kind"]))

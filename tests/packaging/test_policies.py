@@ -13,20 +13,6 @@ pytestmark = pytest.mark.packaging
 Objects = list[dict[str, Any]]
 PodSpecOf = Callable[[dict[str, Any]], dict[str, Any] | None]
 
-RENDERS = [
-    f"{variant}@{kube}"
-    for variant in (
-        "postgresql-default",
-        "user-service-default",
-        "order-service-default",
-        "shop-default",
-        "shop-external-database",
-        "shop-autoscaling",
-        "shop-network-policies",
-        "shop-pdb",
-    )
-    for kube in ("1.20.2", "1.34.0")
-] + ["kustomize-dev"]
 STANDARD_LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -54,9 +40,10 @@ def name(obj: dict[str, Any]) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
-@pytest.fixture(params=RENDERS)
-def objs(request: pytest.FixtureRequest, every_render: dict[str, Objects]) -> Objects:
-    return every_render[request.param]
+@pytest.fixture
+def objs(render_key: str, every_render: dict[str, Objects]) -> Objects:
+    """One render: ``render_key`` is parametrized by conftest over every variant and kustomize."""
+    return every_render[render_key]
 
 
 def test_every_object_has_the_standard_labels(objs: Objects) -> None:
