@@ -63,20 +63,44 @@ run-order: $(STAMP) ## Run order-service alone (it finds user-service at 127.0.0
 tools: $(STAMP) ## Check (and where possible install) helm, kubectl and the PostgreSQL binaries the tests use
 	scripts/ensure-tools.sh "$(TOOLS)" "$(SHARED)"
 
+SKAFFOLD_VERSION ?= v2.19.0
+.PHONY: skaffold-tool
+skaffold-tool: ## skaffold $(SKAFFOLD_VERSION): the one on PATH, else built into .tools/bin (../shared/tools/get-skaffold)
+	@if [ "$$(SKAFFOLD_UPDATE_CHECK=false skaffold version 2>/dev/null)" = "$(SKAFFOLD_VERSION)" ]; then \
+	  echo "skaffold $(SKAFFOLD_VERSION): $$(command -v skaffold)"; \
+	elif [ -x "$(SHARED)/tools/get-skaffold" ]; then \
+	  SKAFFOLD_VERSION=$(SKAFFOLD_VERSION) "$(SHARED)/tools/get-skaffold" "$(TOOLS)"; \
+	else \
+	  echo "error: skaffold $(SKAFFOLD_VERSION) not found: install it (https://skaffold.dev/docs/install/) or set SHARED to the folder with tools/get-skaffold"; exit 1; \
+	fi
+
 .PHONY: test
 test: $(STAMP) tools ## All local tests: unit, integration (PostgreSQL), contracts, charts, manifests, local e2e
-	$(PYTEST) -q
+	$(PYTEST) -q -m "not skaffold"
 	scripts/e2e-local.sh -q
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
 	$(PYTEST) -q user-service/tests/unit order-service/tests/unit
 
+ACTIONLINT_VERSION ?= v1.7.12
+ACTIONLINT := $(TOOLS)/actionlint
+SHELL_SCRIPTS = $(shell git ls-files '*.sh' .ci/run)
+DOCKERFILES = $(shell git ls-files '*Dockerfile')
+
+# actionlint is a Go module (its own releases are on GitHub, which this machine cannot reach).
+$(ACTIONLINT):
+	@command -v go >/dev/null || { echo "error: go not found: actionlint is built with 'go install' (https://go.dev/dl/)"; exit 1; }
+	GOBIN=$(TOOLS) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
 .PHONY: lint
-lint: $(STAMP) ## ruff (lint + format check) and mypy --strict over the whole repository
+lint: $(STAMP) $(ACTIONLINT) ## ruff, mypy --strict, shellcheck, hadolint and actionlint over the whole repository
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy user-service/src order-service/src bench devtools
+	$(BIN)/shellcheck $(SHELL_SCRIPTS)
+	$(BIN)/hadolint $(DOCKERFILES)
+	SHELLCHECK_OPTS= $(ACTIONLINT) -shellcheck $(BIN)/shellcheck
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and auto-fix with ruff
@@ -104,20 +128,15 @@ record-deployment: $(STAMP) ## ENV=...: record this commit of both services as d
 
 BASE_IMAGE ?= python:3.11-slim
 NS ?= shop
-RELEASE ?= shop
+E2E_DELETE ?= 0
 
 .PHONY: images
-images: ## Build the two service images (tag: git sha) and the PostgreSQL image with $DOCKER_HOST
-	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t user-service:$(GIT_SHA) user-service
-	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t order-service:$(GIT_SHA) order-service
-	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t postgres-debian:15 images/postgres
+images: skaffold-tool ## Build every image of skaffold.yaml (tag: git sha) with $DOCKER_HOST, never pushed
+	BASE_IMAGE=$(BASE_IMAGE) $(SKAFFOLD) build -p local
 
 .PHONY: deploy
-deploy: tools ## Install or upgrade the whole system (umbrella chart) in NS, then run helm test
-	helm/build-dependencies.sh
-	helm upgrade --install $(RELEASE) helm/shop -n $(NS) --create-namespace \
-	  --set global.imageTag=$(GIT_SHA) --wait --timeout 5m
-	helm test $(RELEASE) -n $(NS)
+deploy: tools skaffold-tool ## Build and deploy the whole system (release shop) to NS of the current kube-context with skaffold
+	BASE_IMAGE=$(BASE_IMAGE) skaffold run -p local --namespace $(NS)
 
 .PHONY: bench
 bench: $(STAMP) ## Benchmarks: every endpoint against a Starlette baseline, table + JSON (wrk; ~1.5 min)
@@ -129,12 +148,24 @@ faults: $(STAMP) ## Fault drills through a fault-injecting proxy; fails if a dri
 	$(BIN)/python -m bench.run faults
 
 .PHONY: e2e
-e2e: $(STAMP) ## End-to-end on kind (needs Docker, kind, skaffold): cluster, skaffold run -p e2e, tests-e2e
-	scripts/e2e-kind.sh
+e2e: $(STAMP) tools skaffold-tool ## End-to-end on kind (needs Docker, kind, skaffold): skaffold build, deploy, verify (tests-e2e as a Job)
+	BASE_IMAGE=$(BASE_IMAGE) scripts/e2e-kind.sh
 
 .PHONY: e2e-cluster
-e2e-cluster: $(STAMP) tools ## End-to-end, faults included, on the cluster in KUBECONFIG (images built with DOCKER_HOST, BASE_IMAGE)
-	BASE_IMAGE=$(BASE_IMAGE) scripts/e2e-cluster.sh
+e2e-cluster: $(STAMP) tools skaffold-tool ## The same on the cluster of KUBE_CONTEXT/KUBECONFIG whose node runs $DOCKER_HOST's engine
+	BASE_IMAGE=$(BASE_IMAGE) E2E_DELETE=$(E2E_DELETE) scripts/e2e-cluster.sh
+
+.PHONY: e2e-host
+e2e-host: $(STAMP) ## tests-e2e from this machine against a deployed release (port-forwards): NS=shop-e2e
+	$(PYTEST) tests-e2e -v --namespace $(NS) --release shop
+
+.PHONY: dev-loop-test
+dev-loop-test: $(STAMP) tools skaffold-tool ## skaffold dev -p dev on the current cluster: sync, reload, no redeploy, cleanup; prints the inner loop
+	BASE_IMAGE=$(BASE_IMAGE) $(BIN)/python scripts/dev_loop_test.py
+
+.PHONY: test-skaffold
+test-skaffold: $(STAMP) tools skaffold-tool ## skaffold itself: render (schema + policies), diagnose (needs the skaffold binary)
+	$(PYTEST) -q -m skaffold tests/packaging
 
 .PHONY: e2e-local
 e2e-local: $(STAMP) ## End-to-end journeys against both services as local processes

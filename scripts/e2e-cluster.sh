@@ -1,48 +1,49 @@
 #!/usr/bin/env bash
-# `make e2e-cluster`: the end-to-end suite against the existing cluster in KUBECONFIG.
+# `make e2e-cluster` (and `make e2e` on kind, and CI on the k8s sandbox): the end-to-end suite
+# through skaffold.yaml's profile e2e, against the cluster of KUBE_CONTEXT (default: the current
+# context of KUBECONFIG). The only deploy path; nothing here runs helm by hand.
 #
-# 1. builds user-service, order-service and the bundled PostgreSQL images with the Docker engine
-#    the environment gives (DOCKER_HOST), FROM ${BASE_IMAGE:-python:3.11-slim}, tagged with the
-#    git sha (the PostgreSQL image with its build context's tree hash: it rarely changes);
-# 2. `helm upgrade --install --wait` of the umbrella chart helm/shop as release $E2E_RELEASE in
-#    namespace $E2E_NAMESPACE, with those tags and values for a cluster without a registry;
-# 3. runs tests-e2e against that release (journeys and faults).
-# It creates nothing else: no cluster, no registry; images stay in that Docker engine, which must
-# be the one the cluster's nodes run (k8s-sandbox, minikube's docker-env, a one-node cluster).
-# Each stage prints its time. Extra arguments go to pytest.
+# 1. skaffold build -p e2e: user-service, order-service, PostgreSQL (images/postgres) and the
+#    suite's image (tests-e2e/Dockerfile) with the Docker engine of DOCKER_HOST, FROM
+#    ${BASE_IMAGE:-python:3.11-slim}, never pushed (kind: skaffold loads them into its node);
+#    the built references go to $E2E_ARTIFACTS/build.json;
+# 2. skaffold deploy -p e2e --build-artifacts: the release `shop` of helm/ in $E2E_NAMESPACE
+#    (created if missing), waited for, plus the suite's ServiceAccount and Role;
+# 3. skaffold verify -p e2e --build-artifacts: tests-e2e, faults included, as a Job in that
+#    namespace; its exit status is this script's.
+# 4. with E2E_DELETE=1 (CI): skaffold delete -p e2e, and a check that nothing of it is left.
+# A failed deploy or verify leaves pods, events and logs of the namespace in $E2E_ARTIFACTS.
+# The images stay in that Docker engine, which must be the one the cluster's node runs (k8s
+# sandbox, kind, minikube's docker-env). Each stage prints its time.
 #
-# Settings (environment): KUBECONFIG, DOCKER_HOST, BASE_IMAGE, E2E_NAMESPACE (shop-e2e),
-# E2E_RELEASE (e2e), E2E_IMAGE_TAG (git sha), E2E_SKIP_BUILD=1 (images already there),
-# E2E_HELM_TIMEOUT (6m), E2E_VALUES (an extra values file), HELM, KUBECTL, DOCKER.
+# Settings (environment): KUBECONFIG, KUBE_CONTEXT, DOCKER_HOST, BASE_IMAGE, E2E_NAMESPACE
+# (shop-e2e), E2E_ARTIFACTS (.e2e-artifacts), E2E_DELETE, SKAFFOLD, KUBECTL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-BIN="${VENV_BIN:-$ROOT/.venv/bin}"
-HELM="${HELM:-helm}" KUBECTL="${KUBECTL:-kubectl}" DOCKER="${DOCKER:-docker}"
-BASE_IMAGE="${BASE_IMAGE:-python:3.11-slim}"
+SKAFFOLD="${SKAFFOLD:-skaffold}" KUBECTL="${KUBECTL:-kubectl}"
 NAMESPACE="${E2E_NAMESPACE:-shop-e2e}"
-RELEASE="${E2E_RELEASE:-e2e}"
-HELM_TIMEOUT="${E2E_HELM_TIMEOUT:-6m}"
 ARTIFACTS="${E2E_ARTIFACTS:-$ROOT/.e2e-artifacts}"
+export BASE_IMAGE="${BASE_IMAGE:-python:3.11-slim}"
+# skaffold: no update check, no survey prompt, no colour codes in CI logs
+export SKAFFOLD_UPDATE_CHECK=false SKAFFOLD_INTERACTIVE=false
 mkdir -p "$ARTIFACTS"
-POSTGRES_CONTEXT=images/postgres
-POSTGRES_REPOSITORY=postgres-debian
 
 die() { echo "e2e-cluster: error: $*" >&2; exit 1; }
-for tool in "$HELM" "$KUBECTL" "$DOCKER" git; do
+for tool in "$SKAFFOLD" "$KUBECTL" helm docker git; do
   command -v "$tool" >/dev/null || die "$tool not found on PATH"
 done
-[ -x "$BIN/pytest" ] || die "$BIN/pytest not found (run 'make install')"
 [ -n "${KUBECONFIG:-}" ] || [ -f "$HOME/.kube/config" ] || die "no cluster: set KUBECONFIG"
-"$KUBECTL" version --request-timeout=10s >/dev/null 2>&1 \
-  || die "the cluster in ${KUBECONFIG:-~/.kube/config} does not answer ('$KUBECTL version' failed)"
-
-sha=$(git rev-parse HEAD)
-if [ -n "$(git status --porcelain -- user-service order-service $POSTGRES_CONTEXT helm)" ]; then
-  echo "e2e-cluster: warning: uncommitted changes; images tagged $sha contain them" >&2
+context="${KUBE_CONTEXT:-$("$KUBECTL" config current-context 2>/dev/null || true)}"
+[ -n "$context" ] || die "no kube-context: set KUBE_CONTEXT or a current context in KUBECONFIG"
+k=("$KUBECTL" --context "$context")
+"${k[@]}" version --request-timeout=10s >/dev/null 2>&1 \
+  || die "the cluster of context $context does not answer ('kubectl version' failed)"
+if [ -n "$(git status --porcelain -- user-service order-service images helm tests-e2e)" ]; then
+  echo "e2e-cluster: warning: uncommitted changes; the images (tag <sha>-dirty) contain them" >&2
 fi
-TAG="${E2E_IMAGE_TAG:-$sha}"
-PG_TAG="15-$(git rev-parse --short=12 "HEAD:$POSTGRES_CONTEXT" 2>/dev/null || echo "$TAG")"
+sk=("$SKAFFOLD" --kube-context "$context" --profile e2e)
+build_json="$ARTIFACTS/build.json"
 
 declare -a timings=()
 stage() {  # stage NAME COMMAND...: run it, remember how long it took
@@ -50,7 +51,7 @@ stage() {  # stage NAME COMMAND...: run it, remember how long it took
   shift
   echo "==> $name"
   "$@"
-  timings+=("$(printf '%-28s %4ds' "$name" $((SECONDS - start)))")
+  timings+=("$(printf '%-34s %4ds' "$name" $((SECONDS - start)))")
 }
 report() {
   local rc=$?
@@ -60,53 +61,51 @@ report() {
 }
 trap report EXIT
 
-build() {  # build IMAGE CONTEXT: each Dockerfile's context is its own folder
-  local image=$1 context=$2 start=$SECONDS
-  local log="$ARTIFACTS/build-${context//\//-}.log"
-  if ! "$DOCKER" build --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" "$context" >"$log" 2>&1; then
-    tail -40 "$log" >&2
-    die "building $image failed (whole log: $log)"
-  fi
-  echo "    built $image ($((SECONDS - start))s)"
-}
-build_images() {
-  build "user-service:$TAG" user-service
-  build "order-service:$TAG" order-service
-  build "$POSTGRES_REPOSITORY:$PG_TAG" "$POSTGRES_CONTEXT"
-}
-
-deploy() {
-  helm/build-dependencies.sh
-  local -a values=(
-    --set "global.imageTag=$TAG"
-    --set "user-service.postgresql.image.repository=$POSTGRES_REPOSITORY"
-    --set "user-service.postgresql.image.tag=$PG_TAG"
-    --set "order-service.postgresql.image.repository=$POSTGRES_REPOSITORY"
-    --set "order-service.postgresql.image.tag=$PG_TAG"
-  )
-  [ -z "${E2E_VALUES:-}" ] || values+=(--values "$E2E_VALUES")
-  if ! "$HELM" upgrade --install "$RELEASE" helm/shop --namespace "$NAMESPACE" --create-namespace \
-    --wait --timeout "$HELM_TIMEOUT" "${values[@]}"; then
-    dump_namespace "$ARTIFACTS/deploy"
-    die "helm upgrade --install failed; pods, events and logs in $ARTIFACTS/deploy"
-  fi
-}
-
-dump_namespace() {  # what a reader of a failed deploy needs, also printed in short
-  local dir=$1 k=("$KUBECTL" --namespace "$NAMESPACE")
+dump_namespace() {  # what a reader of a failed deploy or run needs, also printed in short
+  local dir=$1
   mkdir -p "$dir"
-  "${k[@]}" get all,pvc,events -o wide >"$dir/get.txt" 2>&1 || true
-  "${k[@]}" describe pods >"$dir/describe-pods.txt" 2>&1 || true
-  for pod in $("${k[@]}" get pods -o name 2>/dev/null); do
-    "${k[@]}" logs "$pod" --all-containers --prefix --tail=200 >"$dir/${pod#pod/}.log" 2>&1 || true
+  "${k[@]}" -n "$NAMESPACE" get all,pvc,events -o wide >"$dir/get.txt" 2>&1 || true
+  "${k[@]}" -n "$NAMESPACE" describe pods >"$dir/describe-pods.txt" 2>&1 || true
+  for pod in $("${k[@]}" -n "$NAMESPACE" get pods -o name 2>/dev/null); do
+    "${k[@]}" -n "$NAMESPACE" logs "$pod" --all-containers --prefix --tail=300 \
+      >"$dir/${pod#pod/}.log" 2>&1 || true
   done
-  "${k[@]}" get pods -o wide >&2 || true
+  "${k[@]}" -n "$NAMESPACE" get pods -o wide >&2 || true
 }
 
-if [ "${E2E_SKIP_BUILD:-0}" = 1 ]; then
-  echo "==> images: not built (E2E_SKIP_BUILD=1), expecting *:$TAG in the cluster's engine"
-else
-  stage "image builds ($TAG)" build_images
-fi
-stage "deploy (helm upgrade --wait)" deploy
-stage "tests (tests-e2e)" "$BIN/pytest" tests-e2e -v --namespace "$NAMESPACE" --release "$RELEASE" "$@"
+build() {
+  "${sk[@]}" build --file-output "$build_json"
+}
+deploy() {
+  # A Job left by a killed earlier verify would block the new one (same name).
+  "${k[@]}" -n "$NAMESPACE" delete job tests-e2e --ignore-not-found --wait=true >/dev/null 2>&1 \
+    || true
+  if ! "${sk[@]}" deploy --namespace "$NAMESPACE" --build-artifacts "$build_json"; then
+    dump_namespace "$ARTIFACTS/deploy"
+    die "skaffold deploy failed; pods, events and logs in $ARTIFACTS/deploy"
+  fi
+}
+verify() {
+  # skaffold streams the Job's output; kept in verify.log as well
+  if ! "${sk[@]}" verify --namespace "$NAMESPACE" --build-artifacts "$build_json" 2>&1 \
+    | tee "$ARTIFACTS/verify.log"; then
+    dump_namespace "$ARTIFACTS/verify"
+    die "tests-e2e failed in the cluster; its output is in $ARTIFACTS/verify.log, the \
+namespace's pods, events and logs in $ARTIFACTS/verify"
+  fi
+}
+
+delete() {
+  "${sk[@]}" delete --namespace "$NAMESPACE"
+  local left
+  left="$("${k[@]}" -n "$NAMESPACE" get deployments,statefulsets,services,jobs,roles,serviceaccounts \
+    -l app.kubernetes.io/part-of=shop -o name 2>&1)"
+  [ -z "$left" ] || die "left after skaffold delete: $left"
+  ! helm --kube-context "$context" -n "$NAMESPACE" status shop >/dev/null 2>&1 \
+    || die "the release shop is still installed after skaffold delete"
+}
+
+stage "skaffold build -p e2e" build
+stage "skaffold deploy -p e2e ($NAMESPACE)" deploy
+stage "skaffold verify -p e2e (tests-e2e Job)" verify
+if [ "${E2E_DELETE:-0}" = 1 ]; then stage "skaffold delete -p e2e" delete; fi

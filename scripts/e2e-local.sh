@@ -17,10 +17,12 @@ rm -rf "$ARTIFACTS" && mkdir -p "$ARTIFACTS"
 
 die() { echo "e2e-local: error: $*" >&2; exit 1; }
 free_port() { "$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-command -v user-service >/dev/null && command -v order-service >/dev/null \
-  || die "user-service/order-service not installed in $BIN (run 'make install')"
+if ! { command -v user-service && command -v order-service; } >/dev/null; then
+  die "user-service/order-service not installed in $BIN (run 'make install')"
+fi
 
 pg_pid="" services_pid=""
+# shellcheck disable=SC2329  # called by the EXIT trap below
 cleanup() {
   trap - EXIT INT TERM
   local pid
@@ -66,8 +68,10 @@ for _ in $(seq 1 150); do
   kill -0 "$services_pid" 2>/dev/null || { tail -30 "$ARTIFACTS/services.log" >&2; die "the services exited while starting"; }
   sleep 0.2
 done
-ready "$user_url/health/ready" && ready "$order_url/health/ready" \
-  || { tail -30 "$ARTIFACTS/services.log" >&2; die "the services were not ready within 30 s"; }
+if ! { ready "$user_url/health/ready" && ready "$order_url/health/ready"; }; then
+  tail -30 "$ARTIFACTS/services.log" >&2
+  die "the services were not ready within 30 s"
+fi
 echo "==> user-service $user_url, order-service $order_url"
 
 set +e

@@ -49,6 +49,7 @@ for svc in "${services[@]}"; do
 done
 
 pids=()
+# shellcheck disable=SC2329  # called by the traps below
 stop() {
   trap - INT TERM EXIT
   local alive=()

@@ -1,13 +1,16 @@
 """The black-box suite's configuration: where the deployment is, and what to keep when it fails.
 
-Two ways to point the suite at a deployment (options win over environment variables):
+Three ways to point the suite at a deployment (options win over environment variables):
 
 - explicit base URLs: ``--user-url``/``E2E_USER_URL`` and ``--order-url``/``E2E_ORDER_URL``
   (local processes, or anything reachable); the cluster-only fault tests cannot run there and
   must be deselected with ``-m "not cluster"``;
-- a cluster: ``--kubeconfig``/``KUBECONFIG``, ``--namespace``/``E2E_NAMESPACE`` and
+- a cluster from outside: ``--kubeconfig``/``KUBECONFIG``, ``--namespace``/``E2E_NAMESPACE`` and
   ``--release``/``E2E_RELEASE``. The suite waits for both rollouts, then reaches the Services
-  through ``kubectl port-forward`` on ephemeral 127.0.0.1 ports, which it stops at the end.
+  through ``kubectl port-forward`` on ephemeral 127.0.0.1 ports, which it stops at the end;
+- inside the cluster: ``--in-cluster``/``E2E_IN_CLUSTER=1`` (the image tests-e2e/Dockerfile, run
+  by skaffold's verify stage as a Job): the pod's ServiceAccount credentials, its own namespace
+  unless ``--namespace`` is given, and the Services by name (``http://<service>:<port>``).
 
 Neither given, or a cluster that does not answer: the run stops with a message, it never skips.
 On a failed test in a cluster, pods, workloads, events and logs go to ``--artifacts``
@@ -47,7 +50,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--kubeconfig", default=env("KUBECONFIG"), help="kubeconfig of the cluster (KUBECONFIG)"
     )
-    group.addoption("--namespace", default=env("E2E_NAMESPACE", "shop-e2e"), help="namespace")
+    group.addoption(
+        "--in-cluster", action="store_true", default=env("E2E_IN_CLUSTER", "") == "1",
+        help="run inside the cluster: ServiceAccount credentials, Services by name",
+    )  # fmt: skip
+    group.addoption(
+        "--namespace", default=env("E2E_NAMESPACE"),
+        help="namespace (default: shop-e2e; in the cluster: the pod's own)",
+    )  # fmt: skip
     group.addoption("--release", default=env("E2E_RELEASE", "e2e"), help="Helm release name")
     group.addoption(
         "--rollout-timeout", type=float, default=float(env("E2E_ROLLOUT_TIMEOUT", "300")),
@@ -78,6 +88,7 @@ class Settings:
     user_url: str | None
     order_url: str | None
     kubeconfig: str | None
+    in_cluster: bool
     namespace: str
     release: str
     rollout_timeout: float
@@ -88,11 +99,14 @@ class Settings:
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
         opt = config.getoption
+        in_cluster = bool(opt("in_cluster"))
+        namespace = opt("namespace") or (_pod_namespace() if in_cluster else "shop-e2e")
         return cls(
             user_url=opt("user_url"),
             order_url=opt("order_url"),
             kubeconfig=opt("kubeconfig"),
-            namespace=opt("namespace"),
+            in_cluster=in_cluster,
+            namespace=namespace,
             release=opt("release"),
             rollout_timeout=opt("rollout_timeout"),
             lookup_deadline=opt("lookup_deadline"),
@@ -105,19 +119,34 @@ class Settings:
         return bool(self.user_url or self.order_url)
 
 
+_SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _pod_namespace() -> str:
+    try:
+        return _SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    except OSError as exc:
+        raise pytest.UsageError(
+            f"--in-cluster: cannot read the pod's namespace ({exc}); give --namespace"
+        ) from exc
+
+
 class Target:
-    """Where the services answer: fixed URLs, or port-forwards into a cluster."""
+    """Where the services answer: fixed URLs, Service names in the cluster, or port-forwards."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.cluster: Cluster | None = None
         self.forwards: dict[str, PortForward] = {}
+        self.service_urls: dict[str, str] = {}
 
     def url(self, service: str) -> str:
         if self.cluster is None:
             url = self.settings.user_url if service == USER_SERVICE else self.settings.order_url
             assert url is not None
             return url
+        if service in self.service_urls:
+            return self.service_urls[service]
         return self.forwards[service].url
 
     def ensure(self, *services: str) -> None:
@@ -137,6 +166,8 @@ def _connect(settings: Settings) -> Target:
         if not (settings.user_url and settings.order_url):
             pytest.exit("give both --user-url/E2E_USER_URL and --order-url/E2E_ORDER_URL", 4)
         return target
+    if settings.in_cluster:
+        return _connect_in_cluster(target)
     kubeconfig = settings.kubeconfig or str(Path.home() / ".kube" / "config")
     if not Path(kubeconfig.split(os.pathsep)[0]).is_file():
         pytest.exit(
@@ -173,6 +204,26 @@ def _connect(settings: Settings) -> Target:
         _dump(cluster, settings.artifacts / "session-setup")
         target.stop()
         raise
+    return target
+
+
+def _connect_in_cluster(target: Target) -> Target:
+    settings = target.settings
+    cluster = Cluster(
+        kubeconfig=None, namespace=settings.namespace, release=settings.release, in_cluster=True
+    )
+    try:
+        version = cluster.check_reachable()
+    except ClusterError as exc:
+        pytest.exit(f"the cluster's API does not answer from this pod: {exc}", returncode=4)
+    target.cluster = cluster
+    print(f"\ne2e: in the cluster {version}, namespace {settings.namespace}, "
+          f"release {settings.release}")  # fmt: skip
+    for service in (USER_SERVICE, ORDER_SERVICE):
+        cluster.wait_rollout(service, timeout=settings.rollout_timeout, settled=True)
+        name, port = cluster.http_service(service)
+        target.service_urls[service] = f"http://{name}:{port}"
+        print(f"e2e: {service} ready at {target.service_urls[service]}")
     return target
 
 

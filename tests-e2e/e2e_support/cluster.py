@@ -33,13 +33,21 @@ class PodIdentity:
 
 
 class Cluster:
-    def __init__(self, *, kubeconfig: str | None, namespace: str, release: str) -> None:
+    def __init__(
+        self, *, kubeconfig: str | None, namespace: str, release: str, in_cluster: bool = False
+    ) -> None:
         self.namespace = namespace
         self.release = release
         # The client's generated models are typed loosely (optional everywhere); Any keeps the
         # code readable, and the API answers are checked by the tests that use them.
-        new_client: Callable[..., Any] = config.new_client_from_config
-        self.api_client: Any = new_client(config_file=kubeconfig)
+        if in_cluster:
+            configuration = client.Configuration()
+            load_incluster: Callable[..., None] = config.load_incluster_config
+            load_incluster(client_configuration=configuration)
+            self.api_client: Any = client.ApiClient(configuration)
+        else:
+            new_client: Callable[..., Any] = config.new_client_from_config
+            self.api_client = new_client(config_file=kubeconfig)
         self.core: Any = client.CoreV1Api(self.api_client)
         self.apps: Any = client.AppsV1Api(self.api_client)
 

@@ -82,8 +82,35 @@ def test_deploy_checks_can_i_deploy_before_rolling_out_and_records_after() -> No
     commands = "\n".join(steps)
 
     assert "can-i-deploy ENV=production" in commands
-    assert commands.index("can-i-deploy") < commands.index("helm upgrade")
-    assert commands.index("helm upgrade") < commands.index("record-deployment")
+    assert commands.index("can-i-deploy") < commands.index("skaffold deploy")
+    assert commands.index("skaffold deploy") < commands.index("record-deployment")
+
+
+def test_deploy_ships_the_images_e2e_tested_and_never_rebuilds() -> None:
+    e2e = "\n".join(step.get("run", "") for step in jobs()["e2e"]["steps"])
+    deploy_steps = jobs()["deploy"]["steps"]
+    deploy = "\n".join(step.get("run", "") for step in deploy_steps)
+
+    assert "docker save" in e2e and "build.json" in e2e
+    assert "docker load" in deploy and "docker push" in deploy
+    assert "docker build" not in deploy and "skaffold build" not in deploy
+    assert "--build-artifacts" in deploy and "$GITHUB_SHA" in deploy
+    downloads = [s for s in deploy_steps if "download-artifact" in s.get("uses", "")]
+    assert [d["with"]["name"] for d in downloads] == ["tested-images"]
+
+
+def test_e2e_on_kind_takes_the_skaffold_path_of_the_sandbox() -> None:
+    steps = jobs()["e2e"]["steps"]
+    assert "make e2e" in [step.get("run", "").strip() for step in steps]
+    script = (REPO / "scripts" / "e2e-kind.sh").read_text()
+    assert "scripts/e2e-cluster.sh" in script and "helm upgrade" not in script
+
+
+def test_pact_version_of_a_pull_request_is_its_head_commit() -> None:
+    env = yaml.safe_load(CI.read_text())["env"]
+    assert env["GIT_SHA"].replace(" ", "") == (
+        "${{github.event.pull_request.head.sha||github.sha}}"
+    )
 
 
 def test_provider_verification_runs_on_the_consumers_pacts() -> None:

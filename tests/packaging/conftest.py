@@ -22,6 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 HELM_DIR = REPO / "helm"
 SERVICE_CHARTS = ("user-service", "order-service")
 ALL_CHARTS = ("postgresql", *SERVICE_CHARTS, "shop")
+# helm/ itself is the umbrella chart `shop` (so one folder holds every chart skaffold watches);
+# the others are its sub-folders, wired together by the committed symlinks in their charts/.
+CHART_DIRS = {chart: HELM_DIR / chart for chart in ALL_CHARTS} | {"shop": HELM_DIR}
 
 # What a 1.20 apiserver serves (kubectl api-versions on the sandbox, plus kinds the charts check).
 KUBE_OLD = "1.20.2"
@@ -114,6 +117,10 @@ VARIANTS: dict[str, Variant] = {
     ),
 }
 KUBE_VERSIONS = (KUBE_OLD, KUBE_NEW)
+# What `skaffold render` prints for a profile (tags from the git sha, no build, no cluster): the
+# objects skaffold would apply. The dev profile is left out on purpose: its pods have a writable
+# root filesystem for file sync, which the hardening policy refuses.
+SKAFFOLD_RENDERS = {"skaffold-render": (), "skaffold-render-e2e": ("--profile", "e2e")}
 # (rendered for, validated against): current renders against the oldest and newest schema we
 # have, 1.20 renders against the oldest (kubernetes-validate starts at 1.25).
 VALIDATIONS = ((KUBE_NEW, SCHEMA_NEW), (KUBE_NEW, SCHEMA_OLD), (KUBE_OLD, SCHEMA_OLD))
@@ -123,7 +130,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests ask for ``render_key`` or ``validation_case``; VARIANTS above is the only list."""
     if "render_key" in metafunc.fixturenames:
         keys = [f"{variant}@{kube}" for variant in VARIANTS for kube in KUBE_VERSIONS]
-        metafunc.parametrize("render_key", [*keys, "kustomize-dev"])
+        skaffold = [pytest.param(k, marks=pytest.mark.skaffold) for k in SKAFFOLD_RENDERS]
+        metafunc.parametrize("render_key", [*keys, "kustomize-dev", "tests-e2e-k8s", *skaffold])
     if "validation_case" in metafunc.fixturenames:
         cases = [(variant, kube, schema) for kube, schema in VALIDATIONS for variant in VARIANTS]
         metafunc.parametrize("validation_case", cases, ids=["-".join(c) for c in cases])
@@ -159,24 +167,23 @@ def run(cmd: list[str], *, check: bool = True) -> subprocess.CompletedProcess[st
 
 
 @pytest.fixture(scope="session")
-def charts_built(helm: str) -> Path:
-    """Vendor the file:// dependencies (helm/build-dependencies.sh does the same)."""
-    for chart in ("user-service", "order-service", "shop"):
-        run([helm, "dependency", "build", "--skip-refresh", str(HELM_DIR / chart)])
-    return HELM_DIR
+def chart_dir() -> Callable[[str], Path]:
+    """The folder of a chart by name. Nothing is vendored: each charts/ holds symlinks to the
+    subcharts' folders, so a render always uses the working tree's templates."""
+    return CHART_DIRS.__getitem__
 
 
 Template = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="session")
-def helm_template(helm: str, charts_built: Path) -> Template:
+def helm_template(helm: str, chart_dir: Callable[[str], Path]) -> Template:
     """`helm template` of a chart for a Kubernetes version; returns the completed process."""
 
     def template(
         chart: str, sets: tuple[str, ...] = (), kube: str = KUBE_NEW, extra: tuple[str, ...] = ()
     ) -> subprocess.CompletedProcess[str]:
-        cmd = [helm, "template", TEST_RELEASE, str(charts_built / chart)]
+        cmd = [helm, "template", TEST_RELEASE, str(chart_dir(chart))]
         cmd += ["--namespace", "shop-test", "--kube-version", kube]
         if kube == KUBE_OLD:
             cmd += ["--api-versions", ",".join(API_VERSIONS_1_20)]
@@ -242,12 +249,42 @@ def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @pytest.fixture(scope="session")
+def e2e_manifests() -> Objects:
+    """The end-to-end Job skaffold's verify stage creates, and its ServiceAccount and Role."""
+    folder = REPO / "tests-e2e" / "k8s"
+    return [obj for path in sorted(folder.glob("*.yaml")) for obj in load_objects(path.read_text())]
+
+
+@pytest.fixture(scope="session")
 def every_render(
-    rendered: dict[tuple[str, str], Objects], kustomize_objects: Objects
+    rendered: dict[tuple[str, str], Objects], kustomize_objects: Objects, e2e_manifests: Objects
 ) -> dict[str, Objects]:
-    """Every rendered object set the policies apply to: each Helm variant and version, kustomize."""
+    """Every rendered object set the policies apply to: each Helm variant and version, kustomize,
+    the end-to-end Job and its RBAC. (skaffold's renders: ``skaffold_renders``.)"""
     out = {f"{variant}@{kube}": objs for (variant, kube), objs in rendered.items()}
     out["kustomize-dev"] = kustomize_objects
+    out["tests-e2e-k8s"] = e2e_manifests
+    return out
+
+
+@pytest.fixture(scope="session")
+def skaffold() -> str:
+    return _find_tool("skaffold", "make skaffold-tool (skaffold v2.19.0), or `make test-skaffold`")
+
+
+@pytest.fixture(scope="session")
+def skaffold_renders(skaffold: str) -> dict[str, Objects]:
+    """`skaffold render --digest-source=tag --offline=true` of each profile in SKAFFOLD_RENDERS."""
+    out = {}
+    for key, args in SKAFFOLD_RENDERS.items():
+        cmd = [skaffold, "render", *args, "--digest-source=tag", "--offline=true",
+               "--namespace", "shop-test", "--update-check=false", "--interactive=false"]  # fmt: skip
+        result = subprocess.run(
+            cmd, cwd=REPO, capture_output=True, text=True, check=False, timeout=300
+        )
+        if result.returncode != 0:
+            pytest.fail(f"`{' '.join(cmd)}` failed:\n{result.stderr}", pytrace=False)
+        out[key] = load_objects(result.stdout)
     return out
 
 

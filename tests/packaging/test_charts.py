@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +25,11 @@ pytestmark = pytest.mark.packaging
 
 
 @pytest.mark.parametrize("chart", CHARTS)
-def test_chart_passes_helm_lint_strict(helm: str, charts_built: Any, chart: str) -> None:
+def test_chart_passes_helm_lint_strict(
+    helm: str, chart_dir: Callable[[str], Path], chart: str
+) -> None:
     result = subprocess.run(
-        [helm, "lint", "--strict", str(charts_built / chart), "--set", "global.imageTag=abc123"],
+        [helm, "lint", "--strict", str(chart_dir(chart)), "--set", "global.imageTag=abc123"],
         capture_output=True,
         text=True,
         check=False,

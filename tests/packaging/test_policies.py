@@ -41,9 +41,14 @@ def name(obj: dict[str, Any]) -> str:
 
 
 @pytest.fixture
-def objs(render_key: str, every_render: dict[str, Objects]) -> Objects:
-    """One render: ``render_key`` is parametrized by conftest over every variant and kustomize."""
-    return every_render[render_key]
+def objs(render_key: str, request: pytest.FixtureRequest) -> Objects:
+    """One render: ``render_key`` is parametrized by conftest over every variant, kustomize, the
+    end-to-end Job and skaffold's own renders (those only with the skaffold binary)."""
+    if render_key.startswith("skaffold-"):
+        renders: dict[str, Objects] = request.getfixturevalue("skaffold_renders")
+    else:
+        renders = request.getfixturevalue("every_render")
+    return renders[render_key]
 
 
 def test_every_object_has_the_standard_labels(objs: Objects) -> None:
@@ -75,12 +80,26 @@ def test_every_serving_container_has_startup_readiness_and_liveness_probes(
     assert not bad
 
 
+def api_clients(objs: Objects) -> set[str]:
+    """ServiceAccounts the same render binds to a Role: the pods that talk to the API by design
+    (the end-to-end Job); every other pod runs without a token."""
+    return {
+        subject["name"]
+        for o in objs
+        if o["kind"] == "RoleBinding"
+        for subject in o.get("subjects", [])
+        if subject["kind"] == "ServiceAccount"
+    }
+
+
 def test_every_container_is_hardened(objs: Objects, pod_spec_of: PodSpecOf) -> None:
     bad = []
+    clients = api_clients(objs)
     for o, spec in workloads(objs, pod_spec_of):
         pod_sc = spec.get("securityContext", {})
-        if spec.get("automountServiceAccountToken") is not False:
-            bad.append(f"{name(o)}: mounts a service account token")
+        needs_token = spec.get("serviceAccountName") in clients
+        if spec.get("automountServiceAccountToken") is not needs_token:
+            bad.append(f"{name(o)}: service account token mounted: {not needs_token}")
         for c in containers(spec):
             sc = {**pod_sc, **c.get("securityContext", {})}
             where = f"{name(o)}:{c['name']}"
