@@ -59,6 +59,7 @@ SCHEMA_NEW = "1.37.0"
 
 TEST_RELEASE = "shop"
 TEST_TAG = "0123456789ab"
+IMAGE_ID = "cbd76aaa2a80e7eff00fb44cfc01a0cf54e3ec3233eb5a413d3a049986ed75b3"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,14 @@ VARIANTS: dict[str, Variant] = {
             [f"global.imageTag={TEST_TAG}"]
             + [f"{s}.networkPolicy.enabled=true" for s in SERVICE_CHARTS]
             + [f"{s}.postgresql.networkPolicy.enabled=true" for s in SERVICE_CHARTS]
+        ),
+    ),
+    # What skaffold deploys after a local build that is not pushed: <image>:<64-hex image id>.
+    "shop-image-id-tags": Variant(
+        "shop",
+        tuple(
+            f"{prefix}.image.tag={IMAGE_ID}"
+            for prefix in (*SERVICE_CHARTS, *(f"{s}.postgresql" for s in SERVICE_CHARTS))
         ),
     ),
     "shop-pdb": Variant(

@@ -3,6 +3,7 @@ Kubernetes versions, and the kustomize overlay. One parametrized test per policy
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,21 @@ def objs(render_key: str, request: pytest.FixtureRequest) -> Objects:
 def test_every_object_has_the_standard_labels(objs: Objects) -> None:
     missing = {name(o): STANDARD_LABELS - set(o["metadata"].get("labels", {})) for o in objs}
     assert not {k: v for k, v in missing.items() if v}
+
+
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+
+def test_every_label_value_is_one_the_api_server_accepts(objs: Objects) -> None:
+    """At most 63 characters, alphanumeric at both ends (an image id tag is 64)."""
+    bad = [
+        f"{name(o)}: {key}={value!r}"
+        for o in objs
+        for meta in (o["metadata"], o.get("spec", {}).get("template", {}).get("metadata", {}))
+        for key, value in (meta.get("labels") or {}).items()
+        if len(str(value)) > 63 or not LABEL_VALUE.match(str(value))
+    ]
+    assert not bad
 
 
 def test_every_container_has_requests_and_limits(objs: Objects, pod_spec_of: PodSpecOf) -> None:

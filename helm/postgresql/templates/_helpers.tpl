@@ -28,7 +28,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "postgresql.labels" -}}
 helm.sh/chart: {{ include "postgresql.chart" . }}
 {{ include "postgresql.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | toString | quote }}
+app.kubernetes.io/version: {{ .Values.image.tag | toString | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/component: database
 app.kubernetes.io/part-of: {{ .Values.partOf }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
