@@ -126,7 +126,8 @@ class SkaffoldDev:
         threading.Thread(target=self._pump, daemon=True).start()
 
     def _pump(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         with LOG.open("w", encoding="utf-8") as log:
             for line in self.proc.stdout:
                 log.write(line)
@@ -152,7 +153,9 @@ class SkaffoldDev:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-                raise DevLoopError(f"skaffold dev did not exit {timeout:.0f}s after SIGINT")
+                raise DevLoopError(
+                    f"skaffold dev did not exit {timeout:.0f}s after SIGINT"
+                ) from None
         return self.proc.returncode
 
 
@@ -270,7 +273,8 @@ def main() -> int:
 
             for chart, template in TEMPLATES.items():
                 original = template.read_text()
-                for step, text in (("edit", original + "{{/* dev loop */}}\n"), ("revert", original)):
+                edit = original + "{{/* dev loop */}}\n"
+                for step, text in (("edit", edit), ("revert", original)):
                     before = cluster.helm_revision()
                     template.write_text(text)
                     wait_for(
@@ -295,9 +299,10 @@ def main() -> int:
         if time.monotonic() > deadline:
             raise DevLoopError("pods still there 120s after skaffold dev's cleanup")
         time.sleep(1)
-    if cluster.helm_revision() != 0 or RELEASE in run(
-        "helm", "--kube-context", context, "-n", NAMESPACE, "list", "-q"
-    ).split():
+    if (
+        cluster.helm_revision() != 0
+        or RELEASE in run("helm", "--kube-context", context, "-n", NAMESPACE, "list", "-q").split()
+    ):
         raise DevLoopError("the release is still installed after skaffold dev's cleanup")
     closed = [port for port in dev.forwards.values() if not port_closed(port)]
     if closed:

@@ -278,7 +278,9 @@ def every_render(
 
 @pytest.fixture(scope="session")
 def skaffold() -> str:
-    return _find_tool("skaffold", "make skaffold-tool (skaffold v2.19.0), or `make test-skaffold`")
+    return _find_tool(
+        "skaffold", "`make skaffold-tool` (skaffold v2.19.0), or `make test-skaffold`"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -286,8 +288,10 @@ def skaffold_renders(skaffold: str) -> dict[str, Objects]:
     """`skaffold render --digest-source=tag --offline=true` of each profile in SKAFFOLD_RENDERS."""
     out = {}
     for key, args in SKAFFOLD_RENDERS.items():
-        cmd = [skaffold, "render", *args, "--digest-source=tag", "--offline=true",
-               "--namespace", "shop-test", "--update-check=false", "--interactive=false"]  # fmt: skip
+        cmd = [
+            skaffold, "render", *args, "--digest-source=tag", "--offline=true",
+            "--namespace", "shop-test", "--update-check=false", "--interactive=false",
+        ]  # fmt: skip
         result = subprocess.run(
             cmd, cwd=REPO, capture_output=True, text=True, check=False, timeout=300
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,30 +62,34 @@ def profile(config: dict[str, Any], name: str) -> dict[str, Any]:
     return dict(next(p for p in config["profiles"] if p["name"] == name))
 
 
-# Each image and its build context: a service's folder, images/postgres, the repository root
-# (the suite's Dockerfile narrows it with tests-e2e/Dockerfile.dockerignore).
+# Each image: (build context, Dockerfile in it). The services and the suite build from the
+# repository root (the services install libs/; .dockerignore keeps the context to what the
+# Dockerfiles copy), PostgreSQL from its own folder.
 CONTEXTS = {
-    "user-service": "user-service",
-    "order-service": "order-service",
-    "postgres-debian": "images/postgres",
-    "tests-e2e": ".",
+    "user-service": (".", "user-service/Dockerfile"),
+    "order-service": (".", "order-service/Dockerfile"),
+    "postgres-debian": ("images/postgres", "Dockerfile"),
+    "tests-e2e": (".", "tests-e2e/Dockerfile"),
 }
 
 
 def test_every_image_is_built_from_its_context_on_a_chosen_base(config: dict[str, Any]) -> None:
-    builds = [config["build"], *(p["build"] for p in config["profiles"])]
+    builds = [config["build"], *(p.get("build", {}) for p in config["profiles"])]
     for build in [b for b in builds if "artifacts" in b]:
         for name, artifact in artifacts(build).items():
-            assert artifact["context"] == CONTEXTS[name]
-            dockerfile = REPO / artifact["context"] / artifact["docker"]["dockerfile"]
-            assert dockerfile.is_file()
+            assert (artifact["context"], artifact["docker"]["dockerfile"]) == CONTEXTS[name]
+            assert (REPO / artifact["context"] / artifact["docker"]["dockerfile"]).is_file()
             assert "BASE_IMAGE" in artifact["docker"]["buildArgs"]
 
 
 def test_the_postgresql_image_is_an_artifact_so_an_empty_cluster_needs_no_pull(
     config: dict[str, Any],
 ) -> None:
-    for build in [config["build"], profile(config, "dev")["build"], profile(config, "e2e")["build"]]:
+    for build in [
+        config["build"],
+        profile(config, "dev")["build"],
+        profile(config, "e2e")["build"],
+    ]:
         assert "postgres-debian" in artifacts(build)
 
 
@@ -108,17 +112,26 @@ def test_built_images_are_set_on_each_chart_image_values(config: dict[str, Any])
         assert {"repository", "tag", "digest"} <= set(values["image"])
 
 
-def test_dev_profile_builds_the_dev_target_and_syncs_python_sources(
+def test_dev_profile_builds_the_dev_target_and_syncs_the_service_and_kit_sources(
     config: dict[str, Any],
 ) -> None:
+    """Each rule lands where the dev image's editable installs are (see the Dockerfiles)."""
     dev = profile(config, "dev")
     assert dev["build"]["local"]["push"] is False
     for name in SERVICES:
         artifact = artifacts(dev["build"])[name]
         assert artifact["docker"]["target"] == "dev"
         assert artifact["sync"]["manual"] == [
-            {"src": "src/**/*.py", "dest": "/app/src", "strip": "src/"}
+            {"src": f"{name}/src/**/*.py", "dest": "/app/src", "strip": f"{name}/src/"},
+            {
+                "src": "libs/service-kit/src/**/*.py",
+                "dest": "/app/libs/service-kit/src",
+                "strip": "libs/service-kit/src/",
+            },
         ]
+        dockerfile = (REPO / name / "Dockerfile").read_text()
+        assert f"COPY {name}/src ./src" in dockerfile
+        assert "COPY libs/service-kit/src ./libs/service-kit/src" in dockerfile
     release = dev["deploy"]["helm"]["releases"][0]
     assert (
         release["setValueTemplates"] == config["deploy"]["helm"]["releases"][0]["setValueTemplates"]
@@ -143,7 +156,11 @@ def test_subcharts_are_symlinks_to_the_chart_folders() -> None:
     links = {
         "helm/charts/user-service": "helm/user-service",
         "helm/charts/order-service": "helm/order-service",
-        **{f"helm/{s}/charts/{dep}": f"helm/{dep}" for s in SERVICES for dep in ("common", "postgresql")},
+        **{
+            f"helm/{service}/charts/{dep}": f"helm/{dep}"
+            for service in SERVICES
+            for dep in ("common", "postgresql")
+        },
     }
     for link, target in links.items():
         path = REPO / link
@@ -219,7 +236,9 @@ def test_skaffold_render_is_valid_kubernetes(
     kube_validate: Callable[[dict[str, Any], str], list[str]],
     schema: str,
 ) -> None:
-    errors = [e for objs in skaffold_renders.values() for o in objs for e in kube_validate(o, schema)]
+    errors = [
+        e for objs in skaffold_renders.values() for obj in objs for e in kube_validate(obj, schema)
+    ]
     assert not errors, "\n".join(errors)
 
 
@@ -240,7 +259,7 @@ def test_skaffold_render_e2e_is_the_release_with_the_built_images_and_the_suites
 
 
 def effective_config(skaffold: str, *args: str) -> dict[str, Any]:
-    """The configuration skaffold itself reads, profiles applied (`skaffold diagnose --yaml-only`)."""
+    """The configuration skaffold reads, profiles applied (`skaffold diagnose --yaml-only`)."""
     result = subprocess.run(
         [skaffold, "diagnose", "--yaml-only", "--update-check=false", *args],
         cwd=REPO, capture_output=True, text=True, check=False, timeout=120,
@@ -253,7 +272,8 @@ def effective_config(skaffold: str, *args: str) -> dict[str, Any]:
 def test_skaffold_reads_the_profiles_as_intended(skaffold: str) -> None:
     dev = effective_config(skaffold, "--profile", "dev")
     [release] = dev["deploy"]["helm"]["releases"]
-    assert Path(release["chartPath"]) == REPO / "helm" and release["skipBuildDependencies"] is True
+    assert Path(release["chartPath"]) == REPO / "helm"
+    assert release["skipBuildDependencies"] is True
     # skaffold hands setValues to helm --set as strings; helm reads "false" as a boolean
     assert release["setValues"]["user-service.securityContext.readOnlyRootFilesystem"] == "false"
     assert dev["build"]["local"]["push"] is False
