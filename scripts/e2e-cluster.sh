@@ -42,7 +42,13 @@ k=("$KUBECTL" --context "$context")
 if [ -n "$(git status --porcelain -- user-service order-service images helm tests-e2e)" ]; then
   echo "e2e-cluster: warning: uncommitted changes; the images (tag <sha>-dirty) contain them" >&2
 fi
-sk=("$SKAFFOLD" --kube-context "$context" --profile e2e)
+# `skaffold verify` has no --kube-context flag (v2.19): it uses the kubeconfig's current context.
+# So every skaffold command here gets a private kubeconfig holding just that context (outside
+# $E2E_ARTIFACTS, which CI uploads: it holds credentials), deleted on exit.
+kubeconfig="$(mktemp)"
+"${k[@]}" config view --raw --minify --flatten >"$kubeconfig"
+export KUBECONFIG="$kubeconfig"
+sk=("$SKAFFOLD" --profile e2e)
 build_json="$ARTIFACTS/build.json"
 
 declare -a timings=()
@@ -58,6 +64,7 @@ report() {
   echo "==> stage times"
   [ ${#timings[@]} = 0 ] || printf '    %s\n' "${timings[@]}"
   [ "$rc" = 0 ] || echo "e2e-cluster: failed (status $rc); what was saved is in $ARTIFACTS" >&2
+  rm -f "$kubeconfig"
 }
 trap report EXIT
 
@@ -101,7 +108,7 @@ delete() {
   left="$("${k[@]}" -n "$NAMESPACE" get deployments,statefulsets,services,jobs,roles,serviceaccounts \
     -l app.kubernetes.io/part-of=shop -o name 2>&1)"
   [ -z "$left" ] || die "left after skaffold delete: $left"
-  ! helm --kube-context "$context" -n "$NAMESPACE" status shop >/dev/null 2>&1 \
+  ! helm -n "$NAMESPACE" status shop >/dev/null 2>&1 \
     || die "the release shop is still installed after skaffold delete"
 }
 
