@@ -58,7 +58,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--namespace", default=env("E2E_NAMESPACE"),
         help="namespace (default: shop-e2e; in the cluster: the pod's own)",
     )  # fmt: skip
-    group.addoption("--release", default=env("E2E_RELEASE", "e2e"), help="Helm release name")
+    group.addoption(
+        "--release", default=env("E2E_RELEASE", "shop"), help="Helm release (skaffold.yaml: shop)"
+    )
     group.addoption(
         "--rollout-timeout", type=float, default=float(env("E2E_ROLLOUT_TIMEOUT", "300")),
         help="seconds to wait for a Deployment rollout",
