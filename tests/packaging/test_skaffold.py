@@ -289,6 +289,14 @@ def test_skaffold_diagnose_lists_every_artifact(skaffold: str) -> None:
         [skaffold, "diagnose", "--profile", "e2e", "--update-check=false"],
         cwd=REPO, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert "Number of artifacts: 4" in result.stdout, result.stdout + result.stderr
     for image in CONTEXTS:
-        assert f"Artifact {image}" in result.stdout or image in result.stdout
+        assert f" - {image} -> {image}:" in result.stdout
+    base = os.environ.get("BASE_IMAGE", "python:3.11-slim")
+    offline = 'retrieving image "python:3.11-slim"' in result.stderr
+    if result.returncode != 0 and offline and base != "python:3.11-slim":
+        # skaffold diagnose sizes each context without the artifact's buildArgs, so it reads the
+        # Dockerfiles' default base (python:3.11-slim) from Docker Hub, which a machine without
+        # a registry (the k8s sandbox, BASE_IMAGE=...) cannot reach. Builds use BASE_IMAGE.
+        pytest.xfail(f"diagnose needs python:3.11-slim from a registry (BASE_IMAGE={base})")
+    assert result.returncode == 0, result.stderr
