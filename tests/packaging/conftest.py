@@ -102,6 +102,16 @@ VARIANTS: dict[str, Variant] = {
             + [f"{s}.postgresql.networkPolicy.enabled=true" for s in SERVICE_CHARTS]
         ),
     ),
+    "shop-observability": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "global.tracing.otlpEndpoint=http://otel-collector.observability:4318",
+            "order-service.tracing.sampler=parentbased_always_on",
+            "user-service.tracing.resourceAttributes.deployment\\.environment\\.name=prod eu",
+            "grafanaDashboard.enabled=true",
+        ),
+    ),
     "shop-pdb": Variant(
         "shop",
         (
