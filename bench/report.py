@@ -145,6 +145,54 @@ def bench_table(results: dict[str, LoadResult], reference: str | None) -> str:
     return table(headers, rows)
 
 
+def tracing_rows(
+    results: dict[str, LoadResult], spans: dict[str, int], suffix: str = " (traced)"
+) -> list[dict[str, Any]]:
+    """Each traced scenario next to the same scenario untraced, from one run."""
+    rows: list[dict[str, Any]] = []
+    for traced_name, exported in spans.items():
+        off, on = results.get(traced_name.removesuffix(suffix)), results.get(traced_name)
+        if off is None or on is None:
+            continue
+        rows.append(
+            {
+                "endpoint": off.name,
+                "cpu_ms_per_request_off": round(off.cpu_ms_per_request, 3),
+                "cpu_ms_per_request_on": round(on.cpu_ms_per_request, 3),
+                "cpu_increase": round(on.cpu_ms_per_request / off.cpu_ms_per_request - 1, 3)
+                if off.cpu_ms_per_request
+                else None,
+                "rps_off": round(off.rps, 1),
+                "rps_on": round(on.rps, 1),
+                "p95_ms_off": off.p95_ms,
+                "p95_ms_on": on.p95_ms,
+                "spans_per_request": round(exported / on.requests, 2) if on.requests else 0,
+            }
+        )
+    return rows
+
+
+def tracing_table(results: dict[str, LoadResult], spans: dict[str, int]) -> str:
+    """Tracing off vs on at 100% sampling: CPU per request of the servers, throughput, p95."""
+    rows = [
+        [
+            r["endpoint"],
+            f"{r['cpu_ms_per_request_off']:.2f}",
+            f"{r['cpu_ms_per_request_on']:.2f}",
+            f"{r['cpu_increase']:+.0%}" if r["cpu_increase"] is not None else "",
+            f"{r['rps_off']:.0f}",
+            f"{r['rps_on']:.0f}",
+            f"{r['p95_ms_off']:.1f}",
+            f"{r['p95_ms_on']:.1f}",
+            f"{r['spans_per_request']:.1f}",
+        ]
+        for r in tracing_rows(results, spans)
+    ]
+    headers = ["tracing off vs on (100% sampled)", "CPU ms/req off", "CPU ms/req on", "CPU",
+               "req/s off", "req/s on", "p95 ms off", "p95 ms on", "spans/req"]  # fmt: skip
+    return table(headers, rows)
+
+
 def verdict_table(verdicts: list[Verdict]) -> str:
     rows = [[v.name, v.measured, v.target, "PASS" if v.passed else "FAIL"] for v in verdicts]
     return table(["check", "measured", "target", "result"], rows)

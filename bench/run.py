@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,11 +33,21 @@ from bench._runtime import (
     require_tool,
     sigterm_as_interrupt,
 )
-from bench.report import LoadResult, bench_table, judge_bench, parse_wrk, verdict_table
+from bench.report import (
+    LoadResult,
+    bench_table,
+    judge_bench,
+    parse_wrk,
+    tracing_rows,
+    tracing_table,
+    verdict_table,
+)
 from bench.stack import Stack, seed_orders, seed_users
 from devtools.pgtemp import PgTempError
 
 RESULTS = REPO / "bench" / "results"
+TRACED = " (traced)"
+TRACED_SCENARIOS = ("user GET /users/{id}", "order POST /orders")
 WRK_DIR = REPO / "bench" / "wrk"
 
 
@@ -71,13 +82,47 @@ def run_wrk(
     return parse_wrk(scenario.name, out.stdout)
 
 
+def measure(
+    stack: Stack,
+    scenario: Scenario,
+    url: str,
+    args: argparse.Namespace,
+    results: dict[str, LoadResult],
+    profiles: dict[str, object],
+    workdir: Path,
+) -> None:
+    """Warm up (discarded), then one measured wrk run and the servers' CPU time during it."""
+    opts = {"connections": args.connections, "threads": args.threads}
+    if args.warmup:  # a POST script's first argument is the run tag: keep emails unique
+        warm = [f"w{a}" if a.endswith(args.tag) else a for a in scenario.args]
+        run_wrk(
+            url, Scenario(scenario.name, "", scenario.script, warm), seconds=args.warmup, **opts
+        )
+    servers = {scenario.target: stack.children[scenario.target].pid}
+    if scenario.name.startswith("order POST /orders"):  # each order costs a user-service call too
+        servers["user-service"] = stack.children["user-service"].pid
+    sampler = None
+    if args.profile:
+        sampler = profile.start(servers, args.duration, workdir / f"profile-{len(results)}")
+    print(f"==> {scenario.name}: {args.duration} s at {args.connections} connections", flush=True)
+    cpu_before = sum(cpu_seconds(pid) for pid in servers.values())
+    result = run_wrk(url, scenario, seconds=args.duration, **opts)
+    cpu = sum(cpu_seconds(pid) for pid in servers.values()) - cpu_before
+    results[scenario.name] = replace(
+        result, cpu_ms_per_request=1000 * cpu / result.requests if result.requests else 0
+    )
+    if sampler is not None:
+        profiles[scenario.name] = profile.finish(sampler)
+
+
 def bench(args: argparse.Namespace) -> int:
     require_tool("wrk", "Install it: apt-get install -y wrk (Debian package).")
     if args.profile:
         require_tool(
             "py-spy", "Install the dev tools: make install (py-spy is in requirements-dev.txt)."
         )
-    tag = uuid.uuid4().hex[:8]
+    tag = args.tag = uuid.uuid4().hex[:8]
+    spans: dict[str, int] = {}
     started = datetime.now(UTC)
     machine_before = machine_info()
     results: dict[str, LoadResult] = {}
@@ -111,36 +156,24 @@ def bench(args: argparse.Namespace) -> int:
             "order-service": stack.order_url,
         }
         for scenario in scenarios:
-            if not selected(args, scenario.name):
-                continue
-            url = urls[scenario.target]
-            opts = {"connections": args.connections, "threads": args.threads}
-            if args.warmup:  # a POST script's first argument is the run tag: keep emails unique
-                warm = [f"w{a}" if a == tag else a for a in scenario.args]
-                run_wrk(
-                    url,
-                    Scenario(scenario.name, "", scenario.script, warm),
-                    seconds=args.warmup,
-                    **opts,
-                )
-            servers = {scenario.target: stack.children[scenario.target].pid}
-            if scenario.name == "order POST /orders":  # each order costs a user-service call too
-                servers["user-service"] = stack.children["user-service"].pid
-            sampler = None
-            if args.profile:
-                sampler = profile.start(servers, args.duration, workdir / f"profile-{len(results)}")
-            print(
-                f"==> {scenario.name}: {args.duration} s at {args.connections} connections",
-                flush=True,
-            )
-            cpu_before = sum(cpu_seconds(pid) for pid in servers.values())
-            result = run_wrk(url, scenario, seconds=args.duration, **opts)
-            cpu = sum(cpu_seconds(pid) for pid in servers.values()) - cpu_before
-            results[scenario.name] = replace(
-                result, cpu_ms_per_request=1000 * cpu / result.requests if result.requests else 0
-            )
-            if sampler is not None:
-                profiles[scenario.name] = profile.finish(sampler)
+            if selected(args, scenario.name):
+                measure(stack, scenario, urls[scenario.target], args, results, profiles, workdir)
+        # The same two paths again with tracing on (every request sampled and exported): the
+        # services restart exporting to a receiver process, the figures sit side by side.
+        traced = [  # a tag of their own: the orders' Idempotency-Keys must be new, not replays
+            replace(s, name=f"{s.name}{TRACED}", args=[f"t{a}" if a == tag else a for a in s.args])
+            for s in scenarios
+            if s.name in TRACED_SCENARIOS and selected(args, f"{s.name}{TRACED}")
+        ]
+        if traced:
+            print("==> restarting both services with tracing on (OTLP/HTTP receiver)", flush=True)
+            stack.restart_services_traced()
+            urls |= {"user-service": stack.user_url, "order-service": stack.order_url}
+            for scenario in traced:
+                before = stack.spans_received()
+                measure(stack, scenario, urls[scenario.target], args, results, profiles, workdir)
+                time.sleep(6)  # the batch processor's 5 s schedule delay: let the last batch in
+                spans[scenario.name] = stack.spans_received() - before
     verdicts = judge_bench(results)
     report = {
         "kind": "bench",
@@ -156,11 +189,15 @@ def bench(args: argparse.Namespace) -> int:
         },
         "settings": stack.settings(),
         "results": [r.as_json() for r in results.values()],
+        "tracing_overhead": tracing_rows(results, spans),
         "targets": [v.as_json() for v in verdicts],
         "profiles": profiles,
     }
     print()
     print(bench_table(results, "baseline GET /users/{id}"))
+    if spans:
+        print()
+        print(tracing_table(results, spans))
     print()
     print(verdict_table(verdicts))
     for name, summary in profiles.items():

@@ -15,6 +15,7 @@ import httpx
 
 from bench._runtime import (
     BIN,
+    REPO,
     BenchError,
     ManagedProcess,
     Processes,
@@ -52,6 +53,10 @@ UVICORN_OPTIONS: list[str] = [
     "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header",
 ]  # fmt: skip
 USERS_TABLE = os.environ.get("BENCH_USERS_TABLE", "users")
+# Tracing on, for the overhead comparison: every request sampled, exported over OTLP/HTTP with
+# the SDK's default batch processor to tests-e2e's receiver (a collector stand-in, own process).
+TRACING_SETTINGS: dict[str, str] = {"OTEL_TRACES_SAMPLER": "always_on"}
+RECEIVER = REPO / "tests-e2e" / "e2e_support" / "otlp.py"
 
 
 @dataclass
@@ -68,6 +73,8 @@ class Stack:
     children: dict[str, ManagedProcess] = field(default_factory=dict)
     user_port: int = 0
     overrides: dict[str, str] = field(default_factory=dict)  # --set KEY=VALUE, for experiments
+    telemetry: dict[str, str] = field(default_factory=dict)  # OTEL_* of the services (tracing on)
+    receiver_url: str = ""
 
     def settings(self) -> dict[str, object]:
         return {
@@ -76,6 +83,7 @@ class Stack:
             "uvicorn": UVICORN_OPTIONS,
             "postgres": "15, fsync=off, synchronous_commit=off, shared_buffers=128MB",
             "overrides": self.overrides,
+            "tracing_on": TRACING_SETTINGS | {"OTEL_EXPORTER_OTLP_ENDPOINT": "<receiver>"},
         }
 
     def migrate(self) -> None:
@@ -103,7 +111,9 @@ class Stack:
             "USER_SERVICE_PORT": str(self.user_port),
         }
         proc = self.procs.start(
-            "user-service", [str(BIN / "user-service"), "serve"], clean_env(env | self.overrides)
+            "user-service",
+            [str(BIN / "user-service"), "serve"],
+            clean_env(env | self.telemetry | self.overrides),
         )
         self.user_url = f"http://127.0.0.1:{self.user_port}"
         wait_ready(f"{self.user_url}/health/ready", proc)
@@ -136,11 +146,44 @@ class Stack:
             "ORDER_SERVICE_USER_SERVICE_URL": user_service_url,
         }
         proc = self.procs.start(
-            "order-service", [str(BIN / "order-service"), "serve"], clean_env(env | self.overrides)
+            "order-service",
+            [str(BIN / "order-service"), "serve"],
+            clean_env(env | self.telemetry | self.overrides),
         )
         self.order_url = f"http://127.0.0.1:{port}"
         wait_ready(f"{self.order_url}/health/ready", proc)
         self.children["order-service"] = proc
+
+    def stop_order_service(self) -> None:
+        self.procs.stop(self.children.pop("order-service"))
+
+    def start_receiver(self) -> None:
+        """The OTLP/HTTP receiver the traced services export to (it only counts spans)."""
+        port = free_port()
+        proc = self.procs.start(
+            "otlp-receiver",
+            [sys.executable, str(RECEIVER), "--listen", f"127.0.0.1:{port}", "--quiet"],
+            clean_env({}),
+        )
+        self.receiver_url = f"http://127.0.0.1:{port}"
+        wait_ready(self.receiver_url, proc)
+        self.children["otlp-receiver"] = proc
+
+    def spans_received(self) -> int:
+        return int(httpx.get(self.receiver_url, timeout=5).json()["spans"])
+
+    def restart_services_traced(self) -> None:
+        """Both services again, same ports for user-service, now exporting every trace."""
+        if not self.receiver_url:
+            self.start_receiver()
+        self.telemetry = TRACING_SETTINGS | {"OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver_url}
+        with_orders = "order-service" in self.children
+        if with_orders:
+            self.stop_order_service()
+        self.stop_user_service()
+        self.start_user_service()
+        if with_orders:
+            self.start_order_service(self.user_url)
 
     def start_baseline(self) -> None:
         port = free_port()

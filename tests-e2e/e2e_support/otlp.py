@@ -8,7 +8,8 @@ spans of one trace with ``wait_for_trace``.
 Where it listens: ``127.0.0.1`` and a free port by default (local processes, ``make bench``);
 inside the end-to-end Job's pod, ``0.0.0.0`` on a fixed port behind a Service, so the services of
 the release reach it (``--listen 0.0.0.0:4318``). ``python -m e2e_support.otlp`` runs it alone
-(from tests-e2e/) and prints one JSON line per received span.
+(from tests-e2e/) and prints one JSON line per received span, or with ``--quiet`` only counts
+them (``GET /`` answers the counts): ``make bench``'s stand-in for a collector.
 """
 
 from __future__ import annotations
@@ -125,8 +126,12 @@ class OtlpReceiver:
         port: int = 0,
         *,
         on_span: Callable[[ReceivedSpan], None] | None = None,
+        keep: bool = True,
     ) -> None:
+        """``keep=False`` only counts spans (a long load test would fill the memory)."""
         self._spans: list[ReceivedSpan] = []
+        self._count = 0
+        self._keep = keep
         self._changed = threading.Condition()
         self._on_span = on_span
         self.requests = 0
@@ -169,6 +174,10 @@ class OtlpReceiver:
         with self._changed:
             return list(self._spans)
 
+    def stats(self) -> dict[str, int]:
+        with self._changed:
+            return {"requests": self.requests, "spans": self._count, "rejected": self.rejected}
+
     def clear(self) -> None:
         with self._changed:
             self._spans.clear()
@@ -203,7 +212,9 @@ class OtlpReceiver:
     def _receive(self, spans: list[ReceivedSpan]) -> None:
         with self._changed:
             self.requests += 1
-            self._spans.extend(spans)
+            self._count += len(spans)
+            if self._keep:
+                self._spans.extend(spans)
             self._changed.notify_all()
         if self._on_span is not None:
             for span in spans:
@@ -218,6 +229,15 @@ class OtlpReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive, as the exporter's session expects
+
+            def do_GET(self) -> None:
+                """``GET /``: what was received so far (requests, spans, rejected), as JSON."""
+                body = json.dumps(receiver.stats()).encode()
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -273,14 +293,16 @@ def serving(listen: str | None) -> Iterator[OtlpReceiver]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", default="127.0.0.1:4318", help="HOST:PORT (%(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="count spans, print nothing")
+    parser.add_argument(
+        "--quiet", action="store_true", help="only count spans (GET / says how many)"
+    )
     args = parser.parse_args(argv)
 
     def show(span: ReceivedSpan) -> None:
         print(json.dumps(asdict(span)), flush=True)
 
     host, port = parse_listen(args.listen)
-    receiver = OtlpReceiver(host, port, on_span=None if args.quiet else show)
+    receiver = OtlpReceiver(host, port, on_span=None if args.quiet else show, keep=False)
     print(f"# otlp receiver on {receiver.endpoint}", file=sys.stderr, flush=True)
     try:
         receiver._server.serve_forever()

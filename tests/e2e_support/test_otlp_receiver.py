@@ -87,3 +87,15 @@ def test_parse_listen_reads_host_and_port(listen: str, expected: tuple[str, int]
 def test_parse_listen_refuses_a_missing_port() -> None:
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_listen("localhost")
+
+
+def test_get_answers_the_counts_and_keep_false_only_counts() -> None:
+    with OtlpReceiver(keep=False) as receiver:
+        provider = _provider(receiver, Compression.NoCompression)
+        with provider.get_tracer("test").start_as_current_span("one"):
+            pass
+        provider.shutdown()
+        stats = httpx.get(receiver.endpoint).json()
+
+    assert stats == {"requests": 1, "spans": 1, "rejected": 0}
+    assert receiver.spans() == []
