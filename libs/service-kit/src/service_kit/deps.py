@@ -15,10 +15,19 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from service_kit.tracing import Tracing
+
 
 async def get_sessions(request: Request) -> sessionmaker[Session]:
     sessions: sessionmaker[Session] = request.app.state.sessions
     return sessions
 
 
+async def get_tracing(request: Request) -> Tracing:
+    """The app's tracing: ``tracing.tracer(__name__)`` for a service's own spans."""
+    tracing: Tracing = request.app.state.tracing
+    return tracing
+
+
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
+TracingDep = Annotated[Tracing, Depends(get_tracing)]

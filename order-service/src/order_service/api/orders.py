@@ -15,7 +15,7 @@ from order_service.models import (
     OrderPage,
     OrderPublic,
 )
-from service_kit.deps import SessionsDep
+from service_kit.deps import SessionsDep, TracingDep
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -57,6 +57,7 @@ async def create_order(
     data: OrderCreate,
     sessions: SessionsDep,
     users: UsersDep,
+    tracing: TracingDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -66,6 +67,7 @@ async def create_order(
         users=users,
         data=data,
         idempotency_key=idempotency_key,
+        tracer=tracing.tracer(service.__name__),
         request_id=getattr(request.state, "request_id", None),
     )
     response.headers["Location"] = f"/orders/{placed.order.id}"
