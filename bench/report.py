@@ -36,6 +36,27 @@ class LoadResult:
         return asdict(self) | {"rps": round(self.rps, 1), "errors": self.errors}
 
 
+def combine(name: str, parts: list[LoadResult], cpu_seconds: float) -> LoadResult:
+    """Several runs of one scenario as one: counts summed, percentiles the mean of the runs'."""
+    requests = sum(p.requests for p in parts)
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    return LoadResult(
+        name=name,
+        requests=requests,
+        seconds=sum(p.seconds for p in parts),
+        non2xx=sum(p.non2xx for p in parts),
+        socket_errors=sum(p.socket_errors for p in parts),
+        p50_ms=mean([p.p50_ms for p in parts]),
+        p95_ms=mean([p.p95_ms for p in parts]),
+        p99_ms=mean([p.p99_ms for p in parts]),
+        max_ms=max((p.max_ms for p in parts), default=0.0),
+        cpu_ms_per_request=1000 * cpu_seconds / requests if requests else 0.0,
+    )
+
+
 def parse_wrk(name: str, stdout: str) -> LoadResult:
     """Read the ``WRK_JSON`` line that bench/wrk/report.lua prints from ``done()``."""
     for line in stdout.splitlines():

@@ -36,18 +36,20 @@ from bench._runtime import (
 from bench.report import (
     LoadResult,
     bench_table,
+    combine,
     judge_bench,
     parse_wrk,
     tracing_rows,
     tracing_table,
     verdict_table,
 )
-from bench.stack import Stack, seed_orders, seed_users
+from bench.stack import TRACED, Stack, seed_orders, seed_users
 from devtools.pgtemp import PgTempError
 
 RESULTS = REPO / "bench" / "results"
-TRACED = " (traced)"
+ROUNDS = 2  # A/B rounds of the tracing comparison
 TRACED_SCENARIOS = ("user GET /users/{id}", "order POST /orders")
+EXPORT_DELAY = 6.0  # s: the SDK batch processor exports at least every 5 s
 WRK_DIR = REPO / "bench" / "wrk"
 
 
@@ -82,6 +84,28 @@ def run_wrk(
     return parse_wrk(scenario.name, out.stdout)
 
 
+def warm_up(url: str, scenario: Scenario, args: argparse.Namespace) -> None:
+    """Discarded load first; a POST script's first argument is the run tag: keep emails unique."""
+    if args.warmup:
+        warm = [f"w{a}" if a.endswith(args.tag) else a for a in scenario.args]
+        run_wrk(
+            url,
+            Scenario(scenario.name, "", scenario.script, warm),
+            seconds=args.warmup,
+            connections=args.connections,
+            threads=args.threads,
+        )
+
+
+def servers_of(stack: Stack, scenario: Scenario) -> dict[str, int]:
+    """The processes a scenario's requests run in: an order costs a user-service call too."""
+    servers = {scenario.target: stack.children[scenario.target].pid}
+    if scenario.name.startswith("order POST /orders"):
+        user_service = scenario.target.replace("order-service", "user-service")
+        servers[user_service] = stack.children[user_service].pid
+    return servers
+
+
 def measure(
     stack: Stack,
     scenario: Scenario,
@@ -92,27 +116,71 @@ def measure(
     workdir: Path,
 ) -> None:
     """Warm up (discarded), then one measured wrk run and the servers' CPU time during it."""
-    opts = {"connections": args.connections, "threads": args.threads}
-    if args.warmup:  # a POST script's first argument is the run tag: keep emails unique
-        warm = [f"w{a}" if a.endswith(args.tag) else a for a in scenario.args]
-        run_wrk(
-            url, Scenario(scenario.name, "", scenario.script, warm), seconds=args.warmup, **opts
-        )
-    servers = {scenario.target: stack.children[scenario.target].pid}
-    if scenario.name.startswith("order POST /orders"):  # each order costs a user-service call too
-        servers["user-service"] = stack.children["user-service"].pid
+    warm_up(url, scenario, args)
+    servers = servers_of(stack, scenario)
     sampler = None
     if args.profile:
         sampler = profile.start(servers, args.duration, workdir / f"profile-{len(results)}")
     print(f"==> {scenario.name}: {args.duration} s at {args.connections} connections", flush=True)
     cpu_before = sum(cpu_seconds(pid) for pid in servers.values())
-    result = run_wrk(url, scenario, seconds=args.duration, **opts)
+    result = run_wrk(
+        url, scenario, seconds=args.duration, connections=args.connections, threads=args.threads
+    )
     cpu = sum(cpu_seconds(pid) for pid in servers.values()) - cpu_before
     results[scenario.name] = replace(
         result, cpu_ms_per_request=1000 * cpu / result.requests if result.requests else 0
     )
     if sampler is not None:
         profiles[scenario.name] = profile.finish(sampler)
+
+
+def settled_span_count(stack: Stack, timeout: float = 60.0) -> int:
+    """The receiver's span count once no batch has arrived for EXPORT_DELAY seconds."""
+    count, since, deadline = stack.spans_received(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() - since < EXPORT_DELAY and time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (now := stack.spans_received()) != count:
+            count, since = now, time.monotonic()
+    return count
+
+
+def measure_interleaved(
+    stack: Stack,
+    pair: tuple[tuple[Scenario, str], tuple[Scenario, str]],
+    args: argparse.Namespace,
+    results: dict[str, LoadResult],
+    spans: dict[str, int],
+) -> None:
+    """Tracing off and on, A/B: both warmed up, then ROUNDS times an untraced run and a traced
+    one of duration/ROUNDS each, so a neighbour's load falls on both alike. CPU and requests are
+    summed per side; latency percentiles are the mean of the rounds'. ``spans``: what the
+    receiver got during the traced runs, per traced request."""
+    for scenario, url in pair:
+        warm_up(url, scenario, args)
+    spans_before = settled_span_count(stack)  # the warm-up's last batches in before counting
+    runs: dict[str, list[LoadResult]] = {scenario.name: [] for scenario, _ in pair}
+    cpu: dict[str, float] = dict.fromkeys(runs, 0.0)
+    seconds = max(1, args.duration // ROUNDS)
+    for round_ in range(ROUNDS):
+        for scenario, url in pair:
+            print(f"==> {scenario.name}: {seconds} s (round {round_ + 1}/{ROUNDS})", flush=True)
+            servers = servers_of(stack, scenario)
+            # each round a tag of its own: a POST script's keys and e-mails must be new
+            args_of_round = [f"{a}r{round_}" if a.endswith(args.tag) else a for a in scenario.args]
+            before = sum(cpu_seconds(pid) for pid in servers.values())
+            runs[scenario.name].append(
+                run_wrk(
+                    url,
+                    replace(scenario, args=args_of_round),
+                    seconds=seconds,
+                    connections=args.connections,
+                    threads=args.threads,
+                )
+            )
+            cpu[scenario.name] += sum(cpu_seconds(pid) for pid in servers.values()) - before
+    spans[pair[1][0].name] = settled_span_count(stack) - spans_before
+    for name, parts in runs.items():
+        results[name] = combine(name, parts, cpu[name])
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -155,25 +223,30 @@ def bench(args: argparse.Namespace) -> int:
             "user-service": stack.user_url,
             "order-service": stack.order_url,
         }
+        # User reads and order creation also run with tracing on (every request sampled and
+        # exported), on a second pair of services, interleaved with the untraced runs.
+        ab = [s for s in scenarios if s.name in TRACED_SCENARIOS and selected(args, s.name)]
+        if ab:
+            print("==> a second pair of services, tracing on (OTLP/HTTP receiver)", flush=True)
+            stack.start_traced_services()
+            urls |= {
+                f"user-service{TRACED}": stack.traced_user_url,
+                f"order-service{TRACED}": stack.traced_order_url,
+            }
         for scenario in scenarios:
-            if selected(args, scenario.name):
+            if not selected(args, scenario.name):
+                continue
+            if scenario not in ab:
                 measure(stack, scenario, urls[scenario.target], args, results, profiles, workdir)
-        # The same two paths again with tracing on (every request sampled and exported): the
-        # services restart exporting to a receiver process, the figures sit side by side.
-        traced = [  # a tag of their own: the orders' Idempotency-Keys must be new, not replays
-            replace(s, name=f"{s.name}{TRACED}", args=[f"t{a}" if a == tag else a for a in s.args])
-            for s in scenarios
-            if s.name in TRACED_SCENARIOS and selected(args, f"{s.name}{TRACED}")
-        ]
-        if traced:
-            print("==> restarting both services with tracing on (OTLP/HTTP receiver)", flush=True)
-            stack.restart_services_traced()
-            urls |= {"user-service": stack.user_url, "order-service": stack.order_url}
-            for scenario in traced:
-                before = stack.spans_received()
-                measure(stack, scenario, urls[scenario.target], args, results, profiles, workdir)
-                time.sleep(6)  # the batch processor's 5 s schedule delay: let the last batch in
-                spans[scenario.name] = stack.spans_received() - before
+                continue
+            traced = replace(  # a tag of its own: new Idempotency-Keys, not replays
+                scenario,
+                name=f"{scenario.name}{TRACED}",
+                target=f"{scenario.target}{TRACED}",
+                args=[f"t{a}" if a == tag else a for a in scenario.args],
+            )
+            pair = ((scenario, urls[scenario.target]), (traced, urls[traced.target]))
+            measure_interleaved(stack, pair, args, results, spans)
     verdicts = judge_bench(results)
     report = {
         "kind": "bench",
