@@ -28,8 +28,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from pact import Pact, match
 from pact.interaction import HttpInteraction
 
-from order_service.clients.user_service import UserServiceClient
-from order_service.users import UserRef
+from order_service.clients.user_service_client import UserServiceClient
+from order_service.user_directory import UserRef
 from service_kit.tracing import Tracing
 
 pytestmark = [pytest.mark.contract, pytest.mark.anyio]

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from order_service.clients.user_service import UserServiceClient
+from order_service.clients.user_service_client import UserServiceClient
 from order_service.errors import CircuitOpenError, UserServiceUnavailableError
 from service_kit.tracing import Tracing
 
