@@ -110,6 +110,9 @@ VARIANTS: dict[str, Variant] = {
             "order-service.tracing.sampler=parentbased_always_on",
             "user-service.tracing.resourceAttributes.deployment\\.environment\\.name=prod eu",
             "grafanaDashboard.enabled=true",
+            "user-service.networkPolicy.enabled=true",
+            "order-service.networkPolicy.enabled=true",
+            "order-service.networkPolicy.tracingEgress[0].namespaceSelector.matchLabels.name=obs",
         ),
     ),
     "shop-pdb": Variant(

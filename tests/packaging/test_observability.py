@@ -89,6 +89,34 @@ def test_sampler_and_resource_attributes_follow_the_service_values(
     assert "deployment.environment.name=prod%20eu" in users["OTEL_RESOURCE_ATTRIBUTES"]["value"]
 
 
+def policy_egress(objs: Objects, service: str) -> list[dict[str, Any]]:
+    (policy,) = (
+        o
+        for o in objs
+        if o["kind"] == "NetworkPolicy"
+        and o["metadata"]["labels"]["app.kubernetes.io/name"] == service
+    )
+    rules: list[dict[str, Any]] = policy["spec"]["egress"]
+    return rules
+
+
+def test_network_policy_lets_traces_out_to_the_collector_port_only_when_tracing_is_on(
+    rendered: dict[tuple[str, str], Objects],
+) -> None:
+    def collector_rules(variant: str, service: str) -> list[dict[str, Any]]:
+        return [
+            rule
+            for rule in policy_egress(rendered[(variant, NEW)], service)
+            if rule.get("ports") == [{"port": 4318, "protocol": "TCP"}]
+        ]
+
+    (anywhere,) = collector_rules("shop-observability", "user-service")
+    assert "to" not in anywhere
+    (narrowed,) = collector_rules("shop-observability", "order-service")
+    assert narrowed["to"] == [{"namespaceSelector": {"matchLabels": {"name": "obs"}}}]
+    assert collector_rules("shop-network-policies", "user-service") == []
+
+
 def test_dashboard_configmap_carries_the_sidecar_label_and_the_dashboard(
     rendered: dict[tuple[str, str], Objects],
 ) -> None:

@@ -4,9 +4,26 @@ OpenTelemetry for the service's container: the standard OTEL_* variables the SDK
 global.tracing.otlpEndpoint): without one the service sets up no tracing at all. The pod's name and
 namespace become resource attributes (downward API), and service.version is the image tag.
 */}}
-{{- define "common.tracing.env" -}}
+{{- define "common.tracing.endpoint" -}}
 {{- $global := (.Values.global | default dict).tracing | default dict }}
-{{- $endpoint := .Values.tracing.otlpEndpoint | default $global.otlpEndpoint }}
+{{- .Values.tracing.otlpEndpoint | default $global.otlpEndpoint }}
+{{- end }}
+
+{{/* The collector's port (from the endpoint URL, else 80/443 by scheme), or nothing. */}}
+{{- define "common.tracing.port" -}}
+{{- with include "common.tracing.endpoint" . }}
+{{- $url := urlParse . }}
+{{- $hostPort := splitList ":" $url.host }}
+{{- if gt (len $hostPort) 1 }}
+{{- last $hostPort }}
+{{- else }}
+{{- ternary "443" "80" (eq $url.scheme "https") }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "common.tracing.env" -}}
+{{- $endpoint := include "common.tracing.endpoint" . }}
 {{- if $endpoint }}
 {{- $attributes := list
       (printf "service.version=%s" (include "common.imageTag" .))
