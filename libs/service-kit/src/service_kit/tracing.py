@@ -111,6 +111,7 @@ class Tracing:
     def __init__(self, provider: TracerProvider | None) -> None:
         self.provider = provider
         self._noop = trace.NoOpTracer()
+        self._tracers: dict[str, trace.Tracer] = {}  # get_tracer builds a new one on every call
 
     @classmethod
     def from_environment(
@@ -132,7 +133,10 @@ class Tracing:
     def tracer(self, name: str) -> trace.Tracer:
         if self.provider is None:
             return self._noop
-        return self.provider.get_tracer(name)
+        tracer = self._tracers.get(name)
+        if tracer is None:
+            tracer = self._tracers[name] = self.provider.get_tracer(name)
+        return tracer
 
     def fastapi_telemetry(self) -> TelemetryConfig:
         """``FastAPI(telemetry=...)``: server spans only; metrics are Prometheus, logs stdout."""
