@@ -14,8 +14,9 @@ Neither given, or a cluster that does not answer: the run stops with a message, 
 Traces (tests marked ``traces``): the run starts an OTLP/HTTP receiver at ``--otlp-listen``/
 ``E2E_OTLP_LISTEN`` (``HOST:PORT``) before the first test, and both services must export there
 (their ``OTEL_EXPORTER_OTLP_ENDPOINT``): ``scripts/e2e-local.sh`` does it for local processes; in
-a cluster the suite runs in a pod listening on ``0.0.0.0:4318`` behind a Service the release's
-``global.tracing.otlpEndpoint`` names. Without a receiver those tests fail with that message
+a cluster the suite runs in a pod listening on ``0.0.0.0:4318`` behind a Service
+(``tests-e2e/k8s/otlp-receiver-service.yaml``) that the release's ``global.tracing.otlpEndpoint``
+names. Without a receiver those tests fail with that message
 (deselect them with ``-m "not traces"``).
 On a failed test in a cluster, pods, workloads, events and logs go to ``--artifacts``
 (``.e2e-artifacts/`` by default).

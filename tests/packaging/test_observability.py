@@ -183,3 +183,13 @@ def test_dashboard_is_valid_json_with_unique_panel_ids() -> None:
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     assert dashboard["uid"] == "shop-services"
+
+
+def test_e2e_receiver_service_is_valid_and_listens_where_the_suite_does(
+    kube_validate: Callable[[dict[str, Any], str], list[str]],
+) -> None:
+    """The Service the in-cluster suite's pod receives traces through (tests-e2e/k8s)."""
+    (service,) = yaml.safe_load_all((REPO / "tests-e2e/k8s/otlp-receiver-service.yaml").read_text())
+    assert kube_validate(service, "1.37.0") == []
+    assert service["spec"]["ports"][0]["targetPort"] == 4318
+    assert service["spec"]["selector"]["app.kubernetes.io/name"] == "tests-e2e"
