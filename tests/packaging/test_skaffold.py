@@ -143,7 +143,7 @@ def test_charts_are_watched_and_nothing_rewrites_them_before_a_deploy(
 ) -> None:
     """skaffold watches every file under chartPath when skipBuildDependencies is true: helm/
     holds all five charts, and no hook or dependency build writes there (no redeploy loop)."""
-    for deploy in [config["deploy"], profile(config, "dev")["deploy"]]:
+    for deploy in [config["deploy"], *(profile(config, p)["deploy"] for p in ("dev", "e2e"))]:
         release = deploy["helm"]["releases"][0]
         assert release["chartPath"] == "helm"
         assert release["skipBuildDependencies"] is True
@@ -175,7 +175,13 @@ def test_e2e_profile_never_pushes_and_verifies_with_the_suite_as_a_job(
     e2e = profile(config, "e2e")
     assert e2e["build"]["local"]["push"] is False
     assert set(artifacts(e2e["build"])) == set(CONTEXTS)
-    assert e2e["manifests"]["rawYaml"] == ["tests-e2e/k8s/rbac.yaml"]
+    assert e2e["manifests"]["rawYaml"] == [
+        "tests-e2e/k8s/rbac.yaml",
+        "tests-e2e/k8s/otlp-receiver-service.yaml",
+    ]
+    [release] = e2e["deploy"]["helm"]["releases"]
+    # the release exports its traces to the suite's receiver (the Job's E2E_OTLP_LISTEN)
+    assert release["setValues"]["global.tracing.otlpEndpoint"] == "http://tests-e2e-otlp:4318"
     [verify] = e2e["verify"]
     assert verify["container"]["image"] == "tests-e2e"
     mode = verify["executionMode"]["kubernetesCluster"]

@@ -9,12 +9,14 @@ Money is integer minor units in BIGINT columns: 100 items x 10,000 x 10^9 fits e
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, StringConstraints, field_serializer
+from pydantic import ConfigDict, StringConstraints
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from service_kit.timestamps import UtcTimestamp, utc_now
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 PRODUCT_ID_MAX = 64
@@ -26,15 +28,6 @@ IDEMPOTENCY_KEY_MAX = 255
 USER_ID_MAX = 2**63 - 1
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class OrderItemBase(SQLModel):
     product_id: str = Field(max_length=PRODUCT_ID_MAX)
     quantity: int
@@ -42,7 +35,8 @@ class OrderItemBase(SQLModel):
 
 
 class OrderItemCreate(OrderItemBase):
-    # strict: "2" or 2.0 for a quantity is a client bug to report, not a value to coerce.
+    # Strict, as every request body (docs/design.md, "Input strictness"): "2" or 2.0 for a
+    # quantity is a client bug to report, not a value to coerce.
     model_config = ConfigDict(extra="forbid", strict=True)  # type: ignore[assignment]
 
     product_id: Annotated[str, StringConstraints(pattern=PRODUCT_ID_PATTERN)] = Field(
@@ -104,11 +98,7 @@ class OrderPublic(SQLModel):
     currency: str
     items: list[OrderItemPublic]
     total: int
-    created_at: datetime
-
-    @field_serializer("created_at")
-    def _utc_z(self, value: datetime) -> str:
-        return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    created_at: UtcTimestamp
 
     @classmethod
     def from_rows(cls, order: Order, items: list[OrderItem]) -> OrderPublic:

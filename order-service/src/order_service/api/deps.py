@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from order_service.users import UserDirectory
+from order_service.user_directory import UserDirectory
 
 
 async def get_user_directory(request: Request) -> UserDirectory:
@@ -20,4 +20,4 @@ async def get_user_directory(request: Request) -> UserDirectory:
     return directory
 
 
-UsersDep = Annotated[UserDirectory, Depends(get_user_directory)]
+UserDirectoryDep = Annotated[UserDirectory, Depends(get_user_directory)]

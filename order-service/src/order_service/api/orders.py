@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import UsersDep
+from order_service.api.deps import UserDirectoryDep
 from order_service.models import (
     IDEMPOTENCY_KEY_MAX,
     USER_ID_MAX,
@@ -15,7 +15,8 @@ from order_service.models import (
     OrderPage,
     OrderPublic,
 )
-from service_kit.deps import SessionsDep
+from service_kit.deps import SessionsDep, TracingDep
+from service_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -32,18 +33,10 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_responses: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such order", **_PROBLEM},
-    413: {"description": "Body over 64 KiB", **_PROBLEM},
-    422: {
-        "description": "Invalid request, unknown user, or Idempotency-Key reused with another body",
-        **_PROBLEM,
-    },
-    503: {
-        "description": "user-service or the database unavailable (see Retry-After)",
-        **_PROBLEM,
-    },
+_PROBLEMS = {
+    404: "No such order",
+    422: "Invalid request, unknown user, or Idempotency-Key reused with another body",
+    503: "user-service or the database unavailable (see Retry-After)",
 }
 
 
@@ -51,21 +44,23 @@ _responses: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderPublic,
-    responses={k: _responses[k] for k in (413, 422, 503)},
+    responses=problem_responses(_PROBLEMS, 413, 422, 503),
 )
 async def create_order(
     data: OrderCreate,
     sessions: SessionsDep,
-    users: UsersDep,
+    directory: UserDirectoryDep,
+    tracing: TracingDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderPublic:
     placed = await service.place_order(
         sessions=sessions,
-        users=users,
+        directory=directory,
         data=data,
         idempotency_key=idempotency_key,
+        tracer=tracing.tracer(service.__name__),
         request_id=getattr(request.state, "request_id", None),
     )
     response.headers["Location"] = f"/orders/{placed.order.id}"
@@ -77,19 +72,17 @@ async def create_order(
 @router.get(
     "/{order_id}",
     response_model=OrderPublic,
-    responses={k: _responses[k] for k in (404, 422, 503)},
+    responses=problem_responses(_PROBLEMS, 404, 422, 503),
 )
 def get_order(order_id: OrderId, sessions: SessionsDep) -> OrderPublic:
-    with sessions() as session:
-        return service.get_order(session=session, order_id=order_id)
+    return service.get_order(sessions=sessions, order_id=order_id)
 
 
-@router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (422, 503)})
+@router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 422, 503))
 def list_orders(
     sessions: SessionsDep,
     user_id: Annotated[int | None, Query(ge=1, le=USER_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrderPage:
-    with sessions() as session:
-        return service.list_orders(session=session, user_id=user_id, limit=limit, offset=offset)
+    return service.list_orders(sessions=sessions, user_id=user_id, limit=limit, offset=offset)
