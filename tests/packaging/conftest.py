@@ -311,6 +311,9 @@ def skaffold_renders(skaffold: str) -> dict[str, Objects]:
         if result.returncode != 0:
             pytest.fail(f"`{' '.join(cmd)}` failed:\n{result.stderr}", pytrace=False)
         out[key] = load_objects(result.stdout)
+        if "e2e" in args:
+            # what `skaffold verify -p e2e` creates from jobManifestPath (render does not print it)
+            out[key] += load_objects((REPO / "tests-e2e" / "k8s" / "job.yaml").read_text())
     return out
 
 

@@ -154,10 +154,10 @@ def test_selectors_match_their_pods(objs: Objects, pod_spec_of: PodSpecOf) -> No
     pods = {
         name(o): o["spec"]["template"]["metadata"]["labels"]
         for o in objs
-        if o["kind"] in {"Deployment", "StatefulSet"}
+        if o["kind"] in {"Deployment", "StatefulSet", "Job"}
     }
     for o in objs:
-        if o["kind"] in {"Deployment", "StatefulSet"}:
+        if o["kind"] in {"Deployment", "StatefulSet"}:  # a Job's selector is generated
             selector = o["spec"]["selector"]["matchLabels"]
             assert selector.items() <= pods[name(o)].items(), name(o)
     for svc in (o for o in objs if o["kind"] == "Service"):
