@@ -152,7 +152,7 @@ faults: $(STAMP) ## Fault drills through a fault-injecting proxy; fails if a dri
 	$(BIN)/python -m bench.run faults
 
 .PHONY: e2e
-e2e: $(STAMP) tools skaffold-tool ## End-to-end on kind (needs Docker, kind, skaffold): skaffold build, deploy, verify (tests-e2e as a Job)
+e2e: $(STAMP) skaffold-tool ## End-to-end on kind (needs Docker, kind, skaffold): skaffold build, deploy, verify (tests-e2e as a Job)
 	BASE_IMAGE=$(BASE_IMAGE) scripts/e2e-kind.sh
 
 .PHONY: e2e-cluster
