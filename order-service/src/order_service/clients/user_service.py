@@ -12,15 +12,22 @@ Policy, per lookup:
   50 connections cost more CPU than the lookups they carry (10 is plenty for one worker:
   see docs/performance.md);
 - retried (tenacity): transport errors, timeouts, 502/503/504 and 429; exponential backoff with
-  full jitter; a ``Retry-After`` on 429/503 is waited for instead when it is at most
-  ``retry_after_max``, a longer one fails the lookup at once with that hint;
+  full jitter; a ``Retry-After`` on 429/503 (seconds, or an HTTP date read against the injected
+  ``wall_clock``) is waited for instead when it is at most ``retry_after_max``, a longer one
+  fails the lookup at once with that hint;
 - bounded twice: ``max_attempts`` (first included) and a total ``deadline``; every attempt's
   timeouts are cut to the time left, and no retry starts that could not finish in time;
+- a 422 is user-service refusing the id (out of its range): no such user can exist, so it is
+  answered like a 404, never retried, and is a success for the breaker. order-service validates
+  ``user_id`` against the same bound (``models.USER_ID_MAX``, pinned by the pact), so this is
+  only a second line of defence;
 - not retried: a 500 (an unexpected error is most often deterministic) and a malformed 200
   body: both are "unavailable" to the caller and count against the breaker; other 4xx (our bug,
   not the dependency's health) are "unavailable" and leave the breaker alone;
 - a circuit breaker (``clients.breaker``) around the whole lookup: failed lookups open it, it
-  then fails fast with the remaining cool-down as ``retry_after``; a 404 is a success for it;
+  then fails fast with the remaining cool-down as ``retry_after``; a 404 is a success for it.
+  The half-open probe is one request, never retried: a recovering service gets one request,
+  not ``max_attempts`` of them;
 - ``X-Request-ID`` is passed on, so one request can be followed across both services;
 - metrics: ``user_service_lookups_total{outcome}`` (found, not_found, unavailable,
   circuit_open; a cancelled lookup has no outcome) and ``user_service_breaker_state``
@@ -119,6 +126,7 @@ class UserServiceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -131,6 +139,7 @@ class UserServiceClient:
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock
         self._backoff = wait_random_exponential(multiplier=backoff_initial, max=backoff_max)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -209,9 +218,11 @@ class UserServiceClient:
         def remaining() -> float:
             return self.deadline - (self._clock() - started)
 
+        attempts = 1 if probe else self.max_attempts  # a probe is one request, never retried
+
         def stop(state: RetryCallState) -> bool:
             error = state.outcome.exception() if state.outcome else None
-            if state.attempt_number >= self.max_attempts:
+            if state.attempt_number >= attempts:
                 return True
             if (
                 isinstance(error, _RetryableStatusError)
@@ -221,8 +232,8 @@ class UserServiceClient:
                 return True
             if state.upcoming_sleep >= remaining():
                 return True  # the next attempt could not finish before the deadline
-            # Other lookups opened the breaker meanwhile: stop hammering (a probe goes on).
-            return not probe and self.breaker.state is BreakerState.OPEN
+            # Other lookups opened the breaker meanwhile: stop hammering.
+            return self.breaker.state is BreakerState.OPEN
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -287,18 +298,21 @@ class UserServiceClient:
                     "user-service sent a malformed user body"
                 ) from None
             return UserRef(id=body.id)
-        if response.status_code == 404:
+        if response.status_code in (404, 422):  # no such user; or an id that cannot be one
             return None
         if response.status_code in RETRYABLE_STATUSES:
-            raise _RetryableStatusError(response.status_code, _retry_after(response))
+            raise _RetryableStatusError(
+                response.status_code, _retry_after(response, now=self._wall_clock())
+            )
         if 400 <= response.status_code < 500:
             logger.error("user-service refused the lookup", extra={"status": response.status_code})
             raise _NoVerdictError(f"user-service answered {response.status_code}")
         raise UserServiceUnavailableError(f"user-service answered {response.status_code}")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None when absent/garbled."""
+def _retry_after(response: httpx.Response, *, now: datetime) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds, or an HTTP date counted from ``now``), or None
+    when absent or garbled."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -311,7 +325,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def _describe(error: BaseException | None) -> str:
