@@ -191,6 +191,14 @@ def client(
 
 
 @pytest.fixture
+def serving(
+    db_engine: Engine, user_service_client: UserServiceClient
+) -> Callable[[Settings], contextlib.AbstractContextManager[TestClient]]:
+    """``with serving(settings) as client``: the app with other settings, on the test database."""
+    return lambda settings: _serving(settings, user_service_client)
+
+
+@pytest.fixture
 def closed_port_settings() -> Settings:
     """Settings pointing at a port where nothing listens: a database outage."""
     with socket.socket() as sock:

@@ -13,7 +13,17 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import ConfigDict, StringConstraints, field_serializer
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
@@ -66,7 +76,16 @@ class OrderCreate(SQLModel):
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
-    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_orders_idempotency_key"),)
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_orders_idempotency_key"),
+        # the purge of expired keys scans only orders that still hold one, oldest first
+        Index(
+            "ix_orders_keyed_created_at",
+            "created_at",
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))

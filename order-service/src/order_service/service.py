@@ -10,6 +10,16 @@ canonical request. A known key is answered from the database before user-service
 client retrying through a user-service outage still gets its order back): that needs the one
 SELECT before the insert, and only requests that carry a key pay for it. A race between two
 identical requests is decided by the constraint, and the loser reads the winner's row.
+
+Keys are remembered for a window (``IDEMPOTENCY_KEY_WINDOW``, 24 h by default, as Stripe does):
+an older key is not a replay but a new request, and may name a new order. Expired keys are
+purged on write: every insert first releases its own key if it expired, then up to
+``PURGE_BATCH`` other expired keys, oldest first, in the same transaction. Purge-on-write rather
+than a scheduled job: nothing more to deploy or forget (Helm, kustomize and ``make run`` alike),
+and since each insert adds at most one key and releases up to ``PURGE_BATCH``, expired keys
+never pile up while orders come in; a partial index keeps the scan to the keyed rows. Expiry
+itself never depends on the purge: a lookup ignores keys older than the window. The orders are
+never deleted: only the key and its request hash are forgotten.
 """
 
 from __future__ import annotations
@@ -18,15 +28,19 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from order_service import repository
 from order_service.errors import IdempotencyKeyReusedError, OrderNotFoundError, UnknownUserError
-from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic
+from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic, utc_now
 from order_service.repository import OrderRows, PricedLine
 from order_service.users import UserDirectory
+
+DEFAULT_KEY_WINDOW = timedelta(hours=24)
+PURGE_BATCH = 100  # expired keys released per insert, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +64,17 @@ def price_items(items: Sequence[OrderItemCreate]) -> tuple[list[PricedLine], int
 
 
 def request_fingerprint(data: OrderCreate) -> str:
-    """SHA-256 of the canonical request: same order, same hash, however the JSON was written."""
+    """SHA-256 of the canonical request: same order, same hash, however the JSON was written.
+
+    Fields at their default value are left out, so an additive change of the schema (a new
+    optional field) leaves the fingerprint of every request that does not use it as it was: a
+    retry across such a deploy is a replay, not a 422.
+    """
     canonical = json.dumps(
-        data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        data.model_dump(mode="json", exclude_defaults=True),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -63,13 +85,18 @@ async def place_order(
     users: UserDirectory,
     data: OrderCreate,
     idempotency_key: str | None = None,
+    key_window: timedelta = DEFAULT_KEY_WINDOW,
     request_id: str | None = None,
 ) -> PlacedOrder:
     """``sessions`` opens a new session; each is used and closed inside one threadpool call."""
     fingerprint = request_fingerprint(data) if idempotency_key is not None else None
     if idempotency_key is not None and fingerprint is not None:
         replay = await run_in_threadpool(
-            _find_replay_in_new_session, sessions, key=idempotency_key, fingerprint=fingerprint
+            _find_replay_in_new_session,
+            sessions,
+            key=idempotency_key,
+            fingerprint=fingerprint,
+            key_window=key_window,
         )
         if replay is not None:
             return replay
@@ -83,14 +110,17 @@ async def place_order(
         data=data,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
+        key_window=key_window,
     )
 
 
 def _find_replay_in_new_session(
-    sessions: Callable[[], Session], *, key: str, fingerprint: str
+    sessions: Callable[[], Session], *, key: str, fingerprint: str, key_window: timedelta
 ) -> PlacedOrder | None:
     with sessions() as session:
-        return _find_replay(session=session, key=key, fingerprint=fingerprint)
+        return _find_replay(
+            session=session, key=key, fingerprint=fingerprint, key_window=key_window
+        )
 
 
 def _store_order_in_new_session(
@@ -99,10 +129,15 @@ def _store_order_in_new_session(
     data: OrderCreate,
     idempotency_key: str | None,
     fingerprint: str | None,
+    key_window: timedelta,
 ) -> PlacedOrder:
     with sessions() as session:
         return store_order(
-            session=session, data=data, idempotency_key=idempotency_key, fingerprint=fingerprint
+            session=session,
+            data=data,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            key_window=key_window,
         )
 
 
@@ -112,11 +147,19 @@ def store_order(
     data: OrderCreate,
     idempotency_key: str | None,
     fingerprint: str | None,
+    key_window: timedelta = DEFAULT_KEY_WINDOW,
 ) -> PlacedOrder:
-    """Insert the order and its items in one transaction; on a key collision, replay the winner."""
+    """Purge expired keys, insert the order and its items, in one transaction; on a key
+    collision, replay the winner."""
     lines, total = price_items(data.items)
     try:
         with session.begin():
+            repository.release_expired_keys(
+                session=session,
+                before=utc_now() - key_window,
+                key=idempotency_key,
+                limit=PURGE_BATCH,
+            )
             rows = repository.add_order(
                 session=session,
                 user_id=data.user_id,
@@ -130,15 +173,21 @@ def store_order(
     except repository.IdempotencyKeyTakenError:
         if idempotency_key is None or fingerprint is None:
             raise
-    replay = _find_replay(session=session, key=idempotency_key, fingerprint=fingerprint)
+    replay = _find_replay(
+        session=session, key=idempotency_key, fingerprint=fingerprint, key_window=key_window
+    )
     if replay is None:  # pragma: no cover - the winner's row exists once its insert blocked ours
         raise RuntimeError("idempotency key taken but no order holds it")
     return replay
 
 
-def _find_replay(*, session: Session, key: str, fingerprint: str) -> PlacedOrder | None:
+def _find_replay(
+    *, session: Session, key: str, fingerprint: str, key_window: timedelta
+) -> PlacedOrder | None:
     with session.begin():
-        rows = repository.get_order_by_idempotency_key(session=session, key=key)
+        rows = repository.get_order_by_idempotency_key(
+            session=session, key=key, not_before=utc_now() - key_window
+        )
         if rows is None:
             return None
         if rows.order.request_hash != fingerprint:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import SessionsDep, UsersDep
+from order_service.api.deps import SessionsDep, SettingsDep, UsersDep
 from order_service.models import (
     IDEMPOTENCY_KEY_MAX,
     USER_ID_MAX,
@@ -27,7 +27,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=IDEMPOTENCY_KEY_MAX,
         pattern=r"^[\x20-\x7e]+$",
-        description="Makes a retried POST safe: same key and body, same order, no duplicate.",
+        description=(
+            "Makes a retried POST safe: same key and body, same order, no duplicate. A key is "
+            "remembered for IDEMPOTENCY_KEY_WINDOW (24 h by default); after that it is new."
+        ),
     ),
 ]
 
@@ -56,6 +59,7 @@ async def create_order(
     data: OrderCreate,
     sessions: SessionsDep,
     users: UsersDep,
+    settings: SettingsDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -65,6 +69,7 @@ async def create_order(
         users=users,
         data=data,
         idempotency_key=idempotency_key,
+        key_window=settings.idempotency_key_window,
         request_id=getattr(request.state, "request_id", None),
     )
     response.headers["Location"] = f"/orders/{placed.order.id}"
