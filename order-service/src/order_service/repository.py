@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import func, or_, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from order_service.models import Order, OrderItem
@@ -104,7 +105,7 @@ def release_expired_keys(*, session: Session, before: datetime, key: str | None,
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    expired = col(Order.id).in_(batch)
+    expired: ColumnElement[bool] = col(Order.id).in_(batch)
     if key is not None:  # one statement, one round trip
         expired = or_(expired, col(Order.idempotency_key) == key)
     result = session.execute(
