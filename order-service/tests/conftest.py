@@ -21,12 +21,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from order_service.api.deps import get_user_directory
-from order_service.cli import migrate
 from order_service.clients.breaker import CircuitBreaker
 from order_service.clients.user_service import UserServiceClient
 from order_service.config import Settings
-from order_service.db import make_engine
 from order_service.main import create_app
+from order_service.migrations import MIGRATIONS
+from service_kit.db import make_engine
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -133,7 +133,7 @@ def make_client(clock: FakeClock) -> Callable[..., UserServiceClient]:
 @pytest.fixture(scope="session")
 def database_url(create_database: Callable[[str], str]) -> str:
     url = create_database("order_service")
-    migrate(Settings(database_url=url))
+    MIGRATIONS.upgrade_head(Settings(database_url=url))
     return url
 
 

@@ -32,17 +32,10 @@ pytestmark = pytest.mark.packaging
 @pytest.mark.parametrize("chart", CHARTS)
 def test_chart_passes_helm_lint_strict(helm: str, charts_built: Any, chart: str) -> None:
     # helm lint renders without a cluster: like `helm template`, it needs the database password
-    passwords = [arg for value in DB_PASSWORDS[chart] for arg in ("--set", value)]
+    values = ("global.imageTag=abc123", *DB_PASSWORDS[chart])
+    sets = [arg for value in values for arg in ("--set", value)]
     result = subprocess.run(
-        [
-            helm,
-            "lint",
-            "--strict",
-            str(charts_built / chart),
-            "--set",
-            "global.imageTag=abc123",
-            *passwords,
-        ],  # fmt: skip
+        [helm, "lint", "--strict", str(charts_built / chart), *sets],
         capture_output=True,
         text=True,
         check=False,

@@ -14,16 +14,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from user_service.cli import migrate
+from service_kit.db import make_engine
 from user_service.config import Settings
-from user_service.db import make_engine
 from user_service.main import create_app
+from user_service.migrations import MIGRATIONS
 
 
 @pytest.fixture(scope="session")
 def database_url(create_database: Callable[[str], str]) -> str:
     url = create_database("user_service")
-    migrate(Settings(database_url=url))
+    MIGRATIONS.upgrade_head(Settings(database_url=url))
     return url
 
 

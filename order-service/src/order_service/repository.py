@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, text, update
+from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
@@ -127,10 +127,6 @@ def list_orders(
     orders = list(session.exec(query.order_by(col(Order.id)).limit(limit).offset(offset)))
     total = session.exec(count).one()
     return _with_items(session, orders), int(total)
-
-
-def ping(*, session: Session) -> None:
-    session.execute(text("SELECT 1"))
 
 
 def _with_items(session: Session, orders: list[Order]) -> list[OrderRows]:

@@ -1,4 +1,4 @@
-"""The ASGI app: ``create_app()`` wires settings, engine, middleware, error handlers, routes.
+"""The ASGI app: ``create_app()`` mounts user-service's routes on the kit's plumbing.
 
 Routers are mounted only here. Nothing runs at import time; migrations are a separate
 command (``user-service migrate``), never a side effect of starting the app.
@@ -6,52 +6,12 @@ command (``user-service migrate``), never a side effect of starting the app.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from importlib.metadata import version
-
 from fastapi import FastAPI
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 
-from user_service.api import health, users
+from service_kit.app import create_service_app
+from user_service.api import users
 from user_service.config import Settings, get_settings
-from user_service.db import make_engine, make_session_factory
-from user_service.errors import install_error_handlers
-from user_service.log import configure_logging
-from user_service.metrics import router as metrics_router
-from user_service.middleware import RequestContextMiddleware
-
-MAX_BODY_SIZE = 64 * 1024
-
-logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or get_settings()
-    configure_logging(settings.log_level)
-    engine = make_engine(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        logger.info("user-service ready", extra={"database": settings.safe_database_url})
-        yield
-        engine.dispose()
-
-    app = FastAPI(
-        title="user-service",
-        version=version("user-service"),
-        lifespan=lifespan,
-    )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessions = make_session_factory(engine)
-    install_error_handlers(app)
-    # Outermost last: the request context refuses a declared oversize body itself (as a problem);
-    # Starlette's limiter, inside it, counts streamed bytes and raises 413 into the handlers.
-    app.add_middleware(RequestBodyLimitMiddleware, max_body_size=MAX_BODY_SIZE)
-    app.add_middleware(RequestContextMiddleware, max_body_size=MAX_BODY_SIZE)
-    app.include_router(health.router)
-    app.include_router(metrics_router)
-    app.include_router(users.router)
-    return app
+    return create_service_app(settings or get_settings(), routers=[users.router])

@@ -43,8 +43,3 @@ def delete_users(*, session: Session, user_ids: Collection[int] | None = None) -
     deleted = repository.delete_users(session=session, user_ids=user_ids)
     session.commit()
     return deleted
-
-
-def check_database(*, session: Session) -> None:
-    """Raises the driver's error when the database does not answer."""
-    repository.ping(session=session)

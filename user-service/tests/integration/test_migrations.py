@@ -14,7 +14,9 @@ from sqlalchemy import create_engine, inspect
 from sqlmodel import SQLModel
 
 from user_service import models
-from user_service.migrations import VERSION_TABLE
+from user_service.migrations import MIGRATIONS
+
+VERSION_TABLE = MIGRATIONS.version_table
 
 # SQLModel.metadata is process-wide: when order-service's tests run in the same session its
 # tables are registered there too. Compare only the tables this service's models define.

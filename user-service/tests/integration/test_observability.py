@@ -8,7 +8,7 @@ import re
 
 from fastapi.testclient import TestClient
 
-from user_service.log import configure_logging
+from service_kit.log import configure_logging
 
 
 def test_caller_request_id_is_returned_on_success_and_on_problems(client: TestClient) -> None:

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from user_service.cli import migrate
 from user_service.config import Settings
 from user_service.main import create_app
+from user_service.migrations import MIGRATIONS
 
 
 def test_migrate_and_serve_on_sqlite_create_its_directory(tmp_path: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/nested/dir/users.db")
-    migrate(settings)
-    migrate(settings)  # idempotent
+    MIGRATIONS.upgrade_head(settings)
+    MIGRATIONS.upgrade_head(settings)  # idempotent
     assert (tmp_path / "nested" / "dir" / "users.db").exists()
 
     app = create_app(settings)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import SessionsDep, SettingsDep, UsersDep
+from order_service.api.deps import SettingsDep, UsersDep
 from order_service.models import (
     IDEMPOTENCY_KEY_MAX,
     USER_ID_MAX,
@@ -15,6 +15,7 @@ from order_service.models import (
     OrderPage,
     OrderPublic,
 )
+from service_kit.deps import SessionsDep
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 

@@ -53,8 +53,8 @@ from tenacity.wait import wait_random_exponential
 
 from order_service.clients.breaker import BreakerState, CircuitBreaker
 from order_service.errors import CircuitOpenError, UserServiceUnavailableError
-from order_service.metrics import REGISTRY
 from order_service.users import UserRef
+from service_kit.metrics import REGISTRY
 
 if TYPE_CHECKING:
     from order_service.config import Settings
