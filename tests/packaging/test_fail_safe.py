@@ -162,3 +162,18 @@ def test_a_malformed_postgresql_digest_is_refused(helm_template: Template) -> No
     result = helm_template("postgresql", (f"auth.password={TEST_DB_PASSWORD}", "image.digest=abc"))
     assert result.returncode != 0
     assert "image.digest" in result.stderr
+
+
+@pytest.mark.parametrize(("probe_timeout", "expected"), [(None, "2"), (5, "4"), (1, "0.5")])
+def test_readiness_answers_before_its_probe_gives_up(
+    helm_template: Template, probe_timeout: int | None, expected: str
+) -> None:
+    sets = () if probe_timeout is None else (f"probes.readiness.timeoutSeconds={probe_timeout}",)
+    result = helm_template("user-service", (f"image.tag={TEST_TAG}", *sets))
+    assert result.returncode == 0, result.stderr
+    (deployment,) = [o for o in load_objects(result.stdout) if o["kind"] == "Deployment"]
+    env = {
+        e["name"]: e.get("value")
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["USER_SERVICE_READINESS_TIMEOUT"] == expected
