@@ -28,6 +28,8 @@ disconnect, invalidates the pool, and the next checkout connects afresh. (It mus
 would wait for that lock forever.) ``RESPONSE_TIMEOUT`` must outlast ``STATEMENT_TIMEOUT``, so a
 live server's own cancellation (a clean error, the connection kept) always comes first.
 
+The callback costs about 5-15 µs of CPU per round trip (a Python poll loop instead of libpq's
+blocking wait; measured with 5,000 ``SELECT 1``), a few percent of a request's CPU.
 The wait callback is process-wide (a psycopg2 rule); connections not made by ``make_engine``
 have no deadlines and wait as before. Migrations use ``make_engine(settings, requests=False)``:
 the network bounds only, since a migration may run for minutes and queue on another's lock.
