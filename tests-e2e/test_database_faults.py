@@ -348,13 +348,15 @@ def test_a_frozen_order_database_fails_orders_within_the_bounds_then_they_succee
             )
             time.sleep(FREEZE)
         finally:
+            thawing_at = load.now()
             cluster.exec(database, "postgresql", THAW_SCRIPT)
         thawed_at = load.now()
         time.sleep(AFTER)
     prober.join(timeout=30)
 
     figures = Figures.of(load.answers, frozen_at, thawed_at)
-    during = [a for a in ready if frozen_at + 3 <= a.started <= thawed_at]
+    # readiness answers wholly inside the freeze, once the first checks have had time to fail
+    during = [a for a in ready if frozen_at + 3 <= a.started and a.ended <= thawing_at]
     acked = [a for a in load.answers if a.status == 201]
     lost, twice = lost_and_twice(kind, shop, user["id"], acked)
     restarted = cluster.pod_identities(ORDER_SERVICE) != service_pods
