@@ -1,8 +1,9 @@
 """Business rules of orders: price them, check the buyer, store once (idempotently).
 
-Routes call the async ``place_order``; it awaits the user directory (network) and runs the
-blocking database work in the threadpool, one short transaction (and session) per trip, so no
-database connection is held while user-service is being asked: one trip without an
+Each function is a unit of work: it opens it with ``with sessions.begin() as session:`` and
+returns public models (docs/design.md, "One idiom each"). Routes call the async ``place_order``;
+it awaits the user directory (network) and runs each unit of database work in the threadpool, so
+no database connection is held while user-service is being asked: one trip without an
 ``Idempotency-Key`` (the insert), two with one (the replay check, then the insert).
 
 Idempotency: the key is stored with the order under a unique constraint, with a SHA-256 of the
@@ -26,18 +27,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from order_service import repository
 from order_service.errors import IdempotencyKeyReusedError, OrderNotFoundError, UnknownUserError
 from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic, utc_now
 from order_service.repository import OrderRows, PricedLine
-from order_service.users import UserDirectory
+from order_service.user_directory import UserDirectory
+from service_kit.db import Sessions
 
 DEFAULT_KEY_WINDOW = timedelta(hours=24)
 PURGE_BATCH = 100  # expired keys released per insert, at most
@@ -81,19 +82,18 @@ def request_fingerprint(data: OrderCreate) -> str:
 
 async def place_order(
     *,
-    sessions: Callable[[], Session],
-    users: UserDirectory,
+    sessions: Sessions,
+    directory: UserDirectory,
     data: OrderCreate,
     idempotency_key: str | None = None,
     key_window: timedelta = DEFAULT_KEY_WINDOW,
     request_id: str | None = None,
 ) -> PlacedOrder:
-    """``sessions`` opens a new session; each is used and closed inside one threadpool call."""
     fingerprint = request_fingerprint(data) if idempotency_key is not None else None
     if idempotency_key is not None and fingerprint is not None:
         replay = await run_in_threadpool(
-            _find_replay_in_new_session,
-            sessions,
+            find_replay,
+            sessions=sessions,
             key=idempotency_key,
             fingerprint=fingerprint,
             key_window=key_window,
@@ -101,12 +101,12 @@ async def place_order(
         if replay is not None:
             return replay
 
-    if await users.get_user(data.user_id, request_id=request_id) is None:
+    if await directory.get_user(data.user_id, request_id=request_id) is None:
         raise UnknownUserError(data.user_id)
 
     return await run_in_threadpool(
-        _store_order_in_new_session,
-        sessions,
+        store_order,
+        sessions=sessions,
         data=data,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
@@ -114,36 +114,9 @@ async def place_order(
     )
 
 
-def _find_replay_in_new_session(
-    sessions: Callable[[], Session], *, key: str, fingerprint: str, key_window: timedelta
-) -> PlacedOrder | None:
-    with sessions() as session:
-        return _find_replay(
-            session=session, key=key, fingerprint=fingerprint, key_window=key_window
-        )
-
-
-def _store_order_in_new_session(
-    sessions: Callable[[], Session],
-    *,
-    data: OrderCreate,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-    key_window: timedelta,
-) -> PlacedOrder:
-    with sessions() as session:
-        return store_order(
-            session=session,
-            data=data,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            key_window=key_window,
-        )
-
-
 def store_order(
     *,
-    session: Session,
+    sessions: Sessions,
     data: OrderCreate,
     idempotency_key: str | None,
     fingerprint: str | None,
@@ -153,7 +126,7 @@ def store_order(
     collision, replay the winner."""
     lines, total = price_items(data.items)
     try:
-        with session.begin():
+        with sessions.begin() as session:
             repository.release_expired_keys(
                 session=session,
                 before=utc_now() - key_window,
@@ -173,18 +146,24 @@ def store_order(
     except repository.IdempotencyKeyTakenError:
         if idempotency_key is None or fingerprint is None:
             raise
-    replay = _find_replay(
-        session=session, key=idempotency_key, fingerprint=fingerprint, key_window=key_window
+    replay = find_replay(
+        sessions=sessions, key=idempotency_key, fingerprint=fingerprint, key_window=key_window
     )
     if replay is None:  # pragma: no cover - the winner's row exists once its insert blocked ours
         raise RuntimeError("idempotency key taken but no order holds it")
     return replay
 
 
-def _find_replay(
-    *, session: Session, key: str, fingerprint: str, key_window: timedelta
+def find_replay(
+    *,
+    sessions: Sessions,
+    key: str,
+    fingerprint: str,
+    key_window: timedelta = DEFAULT_KEY_WINDOW,
 ) -> PlacedOrder | None:
-    with session.begin():
+    """The order stored under ``key`` within the window; ``IdempotencyKeyReusedError`` if its
+    body differed."""
+    with sessions.begin() as session:
         rows = repository.get_order_by_idempotency_key(
             session=session, key=key, not_before=utc_now() - key_window
         )
@@ -195,16 +174,16 @@ def _find_replay(
         return PlacedOrder(order=_public(rows), replayed=True)
 
 
-def get_order(*, session: Session, order_id: int) -> OrderPublic:
-    with session.begin():
+def get_order(*, sessions: Sessions, order_id: int) -> OrderPublic:
+    with sessions.begin() as session:
         rows = repository.get_order(session=session, order_id=order_id)
         if rows is None:
             raise OrderNotFoundError(order_id)
         return _public(rows)
 
 
-def list_orders(*, session: Session, user_id: int | None, limit: int, offset: int) -> OrderPage:
-    with session.begin():
+def list_orders(*, sessions: Sessions, user_id: int | None, limit: int, offset: int) -> OrderPage:
+    with sessions.begin() as session:
         rows, total = repository.list_orders(
             session=session, user_id=user_id, limit=limit, offset=offset
         )

@@ -26,9 +26,9 @@ import pytest
 from pact import Pact, match
 from pact.interaction import HttpInteraction
 
-from order_service.clients.user_service import UserServiceClient
+from order_service.clients.user_service_client import UserServiceClient
 from order_service.models import USER_ID_MAX
-from order_service.users import UserRef
+from order_service.user_directory import UserRef
 
 pytestmark = [pytest.mark.contract, pytest.mark.anyio]
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from order_service import service
 from order_service.models import Order, OrderCreate, OrderItem
-from order_service.users import UserRef
+from order_service.user_directory import UserRef
 from service_kit.db import make_session_factory
 
 pytestmark = pytest.mark.integration
@@ -38,12 +38,13 @@ def test_racing_inserts_with_one_key_store_one_order_and_the_loser_replays_it(
     fingerprint = service.request_fingerprint(data)
     barrier = threading.Barrier(2)
 
+    sessions = make_session_factory(db_engine)
+
     def place() -> service.PlacedOrder:
-        with Session(db_engine, expire_on_commit=False) as session:
-            barrier.wait(timeout=10)
-            return service.store_order(
-                session=session, data=data, idempotency_key="race", fingerprint=fingerprint
-            )
+        barrier.wait(timeout=10)
+        return service.store_order(
+            sessions=sessions, data=data, idempotency_key="race", fingerprint=fingerprint
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = [f.result(timeout=30) for f in [pool.submit(place), pool.submit(place)]]
@@ -80,7 +81,7 @@ async def test_two_identical_requests_racing_through_place_order_create_one_orde
 
     async def place() -> service.PlacedOrder:
         return await service.place_order(
-            sessions=sessions, users=directory, data=data, idempotency_key="same-key"
+            sessions=sessions, directory=directory, data=data, idempotency_key="same-key"
         )
 
     first, second = await asyncio.gather(place(), place())

@@ -4,7 +4,8 @@ The Pact verifier replays every interaction of every pact in ``pacts/`` that nam
 provider against the real app, served by uvicorn in a thread on 127.0.0.1 (ephemeral port) on the
 session's migrated PostgreSQL database (``settings`` from ``user-service/tests/conftest.py``).
 Before an interaction the verifier asks for its provider states; ``ProviderStates`` sets them up
-through the service layer (``user_service.service``), and tears them down after it.
+on the database, and tears them down after it. It writes rows itself (a given id, removal): the
+service has no such operations, and test-only code does not belong in it.
 
 A state handler must never raise into the verifier (it retries a failed state change for about
 two minutes): errors, unknown states included, are recorded and returned at once, and the test
@@ -29,11 +30,10 @@ from typing import Any
 import pytest
 import uvicorn
 from pact import Verifier
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, delete, text
+from sqlmodel import Session, col
 
-from user_service import service
-from user_service.models import UserCreate
+from user_service.models import User
 
 SERVICE = Path(__file__).resolve().parents[2].name
 HOST = "127.0.0.1"
@@ -114,18 +114,28 @@ class ProviderStates:
 
     def _user_exists(self, action: str, parameters: dict[str, Any]) -> None:
         user_id = self._user_id(parameters)
-        with Session(self.engine) as session:
-            if action == "setup":
-                data = UserCreate(name="Ada Lovelace", email=f"user{user_id}@example.com")
-                service.create_user(session=session, data=data, user_id=user_id)
-            else:
-                service.delete_users(session=session, user_ids=[user_id])
+        if action == "setup":
+            self._put_user(user_id)
+        else:
+            self._delete_user(user_id)
 
     def _no_user_exists(self, action: str, parameters: dict[str, Any]) -> None:
         user_id = self._user_id(parameters)
         if action == "setup":
-            with Session(self.engine) as session:
-                service.delete_users(session=session, user_ids=[user_id])
+            self._delete_user(user_id)
+
+    def _put_user(self, user_id: int) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.merge(User(id=user_id, name="Ada Lovelace", email=f"user{user_id}@example.com"))
+            # An explicit id does not advance the sequence: move it past, so inserts made by
+            # the API later (in the same test) do not collide with this row.
+            session.execute(
+                text("SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users")
+            )
+
+    def _delete_user(self, user_id: int) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(User).where(col(User.id) == user_id))
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ async def ready(request: Request, sessions: SessionsDep) -> Status:
     settings: ServiceSettings = request.app.state.settings
 
     def check() -> None:
-        with sessions() as session:
+        with sessions.begin() as session:
             ping(session)
 
     try:

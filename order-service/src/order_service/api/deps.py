@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from order_service.config import Settings
-from order_service.users import UserDirectory
+from order_service.user_directory import UserDirectory
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -28,4 +28,4 @@ async def get_user_directory(request: Request) -> UserDirectory:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-UsersDep = Annotated[UserDirectory, Depends(get_user_directory)]
+UserDirectoryDep = Annotated[UserDirectory, Depends(get_user_directory)]

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import SettingsDep, UsersDep
+from order_service.api.deps import SettingsDep, UserDirectoryDep
 from order_service.models import (
     IDEMPOTENCY_KEY_MAX,
     USER_ID_MAX,
@@ -59,7 +59,7 @@ _responses: dict[int | str, dict[str, Any]] = {
 async def create_order(
     data: OrderCreate,
     sessions: SessionsDep,
-    users: UsersDep,
+    directory: UserDirectoryDep,
     settings: SettingsDep,
     request: Request,
     response: Response,
@@ -67,7 +67,7 @@ async def create_order(
 ) -> OrderPublic:
     placed = await service.place_order(
         sessions=sessions,
-        users=users,
+        directory=directory,
         data=data,
         idempotency_key=idempotency_key,
         key_window=settings.idempotency_key_window,
@@ -85,8 +85,7 @@ async def create_order(
     responses={k: _responses[k] for k in (404, 422, 503)},
 )
 def get_order(order_id: OrderId, sessions: SessionsDep) -> OrderPublic:
-    with sessions() as session:
-        return service.get_order(session=session, order_id=order_id)
+    return service.get_order(sessions=sessions, order_id=order_id)
 
 
 @router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (422, 503)})
@@ -96,5 +95,4 @@ def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrderPage:
-    with sessions() as session:
-        return service.list_orders(session=session, user_id=user_id, limit=limit, offset=offset)
+    return service.list_orders(sessions=sessions, user_id=user_id, limit=limit, offset=offset)

@@ -32,10 +32,9 @@ _responses: dict[int | str, dict[str, Any]] = {
     responses={k: _responses[k] for k in (409, 413, 422, 503)},
 )
 def create_user(data: UserCreate, sessions: SessionsDep, response: Response) -> UserPublic:
-    with sessions() as session:
-        user = service.create_user(session=session, data=data)
+    user = service.create_user(sessions=sessions, data=data)
     response.headers["Location"] = f"/users/{user.id}"
-    return UserPublic.model_validate(user)
+    return user
 
 
 @router.get(
@@ -44,8 +43,7 @@ def create_user(data: UserCreate, sessions: SessionsDep, response: Response) -> 
     responses={k: _responses[k] for k in (404, 422, 503)},
 )
 def get_user(user_id: UserId, sessions: SessionsDep) -> UserPublic:
-    with sessions() as session:
-        return service.get_user(session=session, user_id=user_id)
+    return service.get_user(sessions=sessions, user_id=user_id)
 
 
 @router.get("", response_model=UserPage, responses={k: _responses[k] for k in (422, 503)})
@@ -54,5 +52,4 @@ def list_users(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> UserPage:
-    with sessions() as session:
-        return service.list_users(session=session, limit=limit, offset=offset)
+    return service.list_users(sessions=sessions, limit=limit, offset=offset)

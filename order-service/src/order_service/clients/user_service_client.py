@@ -1,38 +1,11 @@
 """The user-service client: the only module that knows user-service is on the network.
 
-It implements ``order_service.users.UserDirectory`` with one call, ``GET /users/{id}``
+It implements ``order_service.user_directory.UserDirectory`` with one call, ``GET /users/{id}``
 (200 -> ``UserRef``, 404 -> ``None``), and turns every way that call can go wrong into
 ``UserServiceUnavailableError`` (with a ``retry_after`` hint) for the domain.
 
-Policy, per lookup:
-
-- one pooled ``httpx.AsyncClient`` for the life of the app (the lifespan opens and closes it),
-  connect/read timeouts, no proxies from the environment; a small pool, every connection kept
-  alive: httpcore scans (and polls the socket of) every pooled connection on each request, so
-  50 connections cost more CPU than the lookups they carry (10 is plenty for one worker:
-  see docs/performance.md);
-- retried (tenacity): transport errors, timeouts, 502/503/504 and 429; exponential backoff with
-  full jitter; a ``Retry-After`` on 429/503 (seconds, or an HTTP date read against the injected
-  ``wall_clock``) is waited for instead when it is at most ``retry_after_max``, a longer one
-  fails the lookup at once with that hint;
-- bounded twice: ``max_attempts`` (first included) and a total ``deadline``; every attempt's
-  timeouts are cut to the time left, and no retry starts that could not finish in time;
-- a 422 is user-service refusing the id (out of its range): no such user can exist, so it is
-  answered like a 404, never retried, and is a success for the breaker. order-service validates
-  ``user_id`` against the same bound (``models.USER_ID_MAX``, pinned by the pact), so this is
-  only a second line of defence;
-- not retried: a 500 (an unexpected error is most often deterministic) and a malformed 200
-  body: both are "unavailable" to the caller and count against the breaker; other 4xx (our bug,
-  not the dependency's health) are "unavailable" and leave the breaker alone;
-- a circuit breaker (``clients.breaker``) around the whole lookup: failed lookups open it, it
-  then fails fast with the remaining cool-down as ``retry_after``; a 404 is a success for it.
-  The half-open probe is one request, never retried: a recovering service gets one request,
-  not ``max_attempts`` of them;
-- ``X-Request-ID`` is passed on, so one request can be followed across both services;
-- metrics: ``user_service_lookups_total{outcome}`` (found, not_found, unavailable,
-  circuit_open; a cancelled lookup has no outcome) and ``user_service_breaker_state``
-  (0 closed, 1 open, 2 half-open), updated as the breaker moves (every move happens inside a
-  lookup). With several workers each has its own breaker; the gauge shows the highest state.
+The policy it follows (timeouts, retries, the deadline, the breaker ``clients.breaker``, the pool
+size, metrics) is written once, in docs/design.md, "order-service's calls to user-service".
 """
 
 from __future__ import annotations
@@ -53,7 +26,7 @@ from tenacity.wait import wait_random_exponential
 
 from order_service.clients.breaker import BreakerState, CircuitBreaker
 from order_service.errors import CircuitOpenError, UserServiceUnavailableError
-from order_service.users import UserRef
+from order_service.user_directory import UserRef
 from service_kit.metrics import REGISTRY
 
 if TYPE_CHECKING:
