@@ -35,10 +35,11 @@ from starlette.concurrency import run_in_threadpool
 
 from order_service import repository
 from order_service.errors import IdempotencyKeyReusedError, OrderNotFoundError, UnknownUserError
-from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic, utc_now
+from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic
 from order_service.repository import OrderRows, PricedLine
 from order_service.user_directory import UserDirectory
 from service_kit.db import Sessions
+from service_kit.timestamps import utc_now
 
 DEFAULT_KEY_WINDOW = timedelta(hours=24)
 PURGE_BATCH = 100  # expired keys released per insert, at most

@@ -7,12 +7,14 @@ fields); ``User`` is the table; ``UserPublic`` is all a client ever sees.
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, ConfigDict, EmailStr, field_serializer, field_validator
+from pydantic import AfterValidator, ConfigDict, EmailStr, field_validator
 from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from service_kit.timestamps import UtcTimestamp, utc_now
 
 NAME_MAX = 100
 EMAIL_MAX = 320
@@ -20,15 +22,6 @@ EMAIL_MAX = 320
 
 def _lower(value: str) -> str:
     return value.lower()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class UserBase(SQLModel):
@@ -67,11 +60,7 @@ class User(UserBase, table=True):
 
 class UserPublic(UserBase):
     id: int
-    created_at: datetime
-
-    @field_serializer("created_at")
-    def _utc_z(self, value: datetime) -> str:
-        return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    created_at: UtcTimestamp
 
 
 class UserPage(SQLModel):

@@ -20,11 +20,9 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from service_kit import health, metrics
 from service_kit.db import make_engine, make_session_factory
 from service_kit.log import configure_logging
-from service_kit.middleware import RequestContextMiddleware
+from service_kit.middleware import MAX_BODY_SIZE, RequestContextMiddleware
 from service_kit.problems import install_error_handlers
 from service_kit.settings import ServiceSettings
-
-MAX_BODY_SIZE = 64 * 1024
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
@@ -16,6 +16,7 @@ from order_service.models import (
     OrderPublic,
 )
 from service_kit.deps import SessionsDep
+from service_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -35,18 +36,10 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_responses: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such order", **_PROBLEM},
-    413: {"description": "Body over 64 KiB", **_PROBLEM},
-    422: {
-        "description": "Invalid request, unknown user, or Idempotency-Key reused with another body",
-        **_PROBLEM,
-    },
-    503: {
-        "description": "user-service or the database unavailable (see Retry-After)",
-        **_PROBLEM,
-    },
+_PROBLEMS = {
+    404: "No such order",
+    422: "Invalid request, unknown user, or Idempotency-Key reused with another body",
+    503: "user-service or the database unavailable (see Retry-After)",
 }
 
 
@@ -54,7 +47,7 @@ _responses: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderPublic,
-    responses={k: _responses[k] for k in (413, 422, 503)},
+    responses=problem_responses(_PROBLEMS, 413, 422, 503),
 )
 async def create_order(
     data: OrderCreate,
@@ -82,13 +75,13 @@ async def create_order(
 @router.get(
     "/{order_id}",
     response_model=OrderPublic,
-    responses={k: _responses[k] for k in (404, 422, 503)},
+    responses=problem_responses(_PROBLEMS, 404, 422, 503),
 )
 def get_order(order_id: OrderId, sessions: SessionsDep) -> OrderPublic:
     return service.get_order(sessions=sessions, order_id=order_id)
 
 
-@router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (422, 503)})
+@router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 422, 503))
 def list_orders(
     sessions: SessionsDep,
     user_id: Annotated[int | None, Query(ge=1, le=USER_ID_MAX)] = None,
