@@ -21,6 +21,9 @@ and since each insert adds at most one key and releases up to ``PURGE_BATCH``, e
 never pile up while orders come in; a partial index keeps the scan to the keyed rows. Expiry
 itself never depends on the purge: a lookup ignores keys older than the window. The orders are
 never deleted: only the key and its request hash are forgotten.
+
+Traces: the insert is a ``store order`` span (its SQL statements beneath it), from the tracer the
+route passes in (the API's no-op tracer when tracing is off).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from opentelemetry.trace import NoOpTracer, Tracer
 from starlette.concurrency import run_in_threadpool
 
 from order_service import repository
@@ -43,6 +47,8 @@ from service_kit.timestamps import utc_now
 
 DEFAULT_KEY_WINDOW = timedelta(hours=24)
 PURGE_BATCH = 100  # expired keys released per insert, at most
+
+_NO_TRACER = NoOpTracer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,7 @@ async def place_order(
     idempotency_key: str | None = None,
     key_window: timedelta = DEFAULT_KEY_WINDOW,
     request_id: str | None = None,
+    tracer: Tracer = _NO_TRACER,
 ) -> PlacedOrder:
     fingerprint = request_fingerprint(data) if idempotency_key is not None else None
     if idempotency_key is not None and fingerprint is not None:
@@ -105,14 +112,23 @@ async def place_order(
     if await directory.get_user(data.user_id, request_id=request_id) is None:
         raise UnknownUserError(data.user_id)
 
-    return await run_in_threadpool(
-        store_order,
-        sessions=sessions,
-        data=data,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-        key_window=key_window,
-    )
+    with tracer.start_as_current_span(
+        "store order",
+        attributes={
+            "order.items": len(data.items),
+            "order.idempotent": idempotency_key is not None,
+        },
+    ) as span:
+        placed = await run_in_threadpool(
+            store_order,
+            sessions=sessions,
+            data=data,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            key_window=key_window,
+        )
+        span.set_attributes({"order.id": placed.order.id, "order.replayed": placed.replayed})
+        return placed
 
 
 def store_order(

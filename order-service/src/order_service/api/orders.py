@@ -15,7 +15,7 @@ from order_service.models import (
     OrderPage,
     OrderPublic,
 )
-from service_kit.deps import SessionsDep
+from service_kit.deps import SessionsDep, TracingDep
 from service_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -54,6 +54,7 @@ async def create_order(
     sessions: SessionsDep,
     directory: UserDirectoryDep,
     settings: SettingsDep,
+    tracing: TracingDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -64,6 +65,7 @@ async def create_order(
         data=data,
         idempotency_key=idempotency_key,
         key_window=settings.idempotency_key_window,
+        tracer=tracing.tracer(service.__name__),
         request_id=getattr(request.state, "request_id", None),
     )
     response.headers["Location"] = f"/orders/{placed.order.id}"
