@@ -6,6 +6,8 @@
 # throw-away PostgreSQL started here by `python -m devtools.pgtemp` (local server binaries:
 # PG_BINDIR, pg_config or /usr/lib/postgresql/*/bin) and deleted at the end. The services start
 # through scripts/run-local.sh (migrations first); their logs go to .e2e-artifacts/local/.
+# Traces: both services export over OTLP/HTTP to the receiver the test run starts on a free port
+# (E2E_OTLP_LISTEN), so the traces tests see one order cross both services and databases.
 # Extra arguments go to pytest (e.g. -k idempotency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +56,10 @@ fi
 
 USER_PORT=$(free_port)
 ORDER_PORT=$(free_port)
+OTLP_PORT=$(free_port)
 echo "==> starting both services (scripts/run-local.sh; log: $ARTIFACTS/services.log)"
+# Spans leave every 200 ms instead of the SDK's 5 s, so the traces test does not wait for them.
+OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT" OTEL_BSP_SCHEDULE_DELAY=200 \
 HOST=127.0.0.1 USER_PORT=$USER_PORT ORDER_PORT=$ORDER_PORT scripts/run-local.sh \
   >"$ARTIFACTS/services.log" 2>&1 &
 services_pid=$!
@@ -71,7 +76,8 @@ ready "$user_url/health/ready" && ready "$order_url/health/ready" \
 echo "==> user-service $user_url, order-service $order_url"
 
 set +e
-E2E_USER_URL=$user_url E2E_ORDER_URL=$order_url "$BIN/pytest" tests-e2e -m "not cluster" "$@"
+E2E_USER_URL=$user_url E2E_ORDER_URL=$order_url E2E_OTLP_LISTEN="127.0.0.1:$OTLP_PORT" \
+  "$BIN/pytest" tests-e2e -m "not cluster" "$@"
 rc=$?
 set -e
 [ "$rc" = 0 ] || echo "e2e-local: tests failed; service logs in $ARTIFACTS/services.log" >&2

@@ -68,8 +68,10 @@ class Shop:
             "items": [{"product_id": product_id, "quantity": quantity, "unit_price": 1250}],
         }
 
-    def post_order(self, body: dict[str, Any], key: str | None = None) -> httpx.Response:
-        headers = {"Idempotency-Key": key} if key else {}
+    def post_order(
+        self, body: dict[str, Any], key: str | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        headers = {**({"Idempotency-Key": key} if key else {}), **(headers or {})}
         return self.orders.post("/orders", json=body, headers=headers)
 
     def orders_of(self, user_id: int) -> list[dict[str, Any]]:

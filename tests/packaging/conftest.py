@@ -102,6 +102,19 @@ VARIANTS: dict[str, Variant] = {
             + [f"{s}.postgresql.networkPolicy.enabled=true" for s in SERVICE_CHARTS]
         ),
     ),
+    "shop-observability": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "global.tracing.otlpEndpoint=http://otel-collector.observability:4318",
+            "order-service.tracing.sampler=parentbased_always_on",
+            "user-service.tracing.resourceAttributes.deployment\\.environment\\.name=prod eu",
+            "grafanaDashboard.enabled=true",
+            "user-service.networkPolicy.enabled=true",
+            "order-service.networkPolicy.enabled=true",
+            "order-service.networkPolicy.tracingEgress[0].namespaceSelector.matchLabels.name=obs",
+        ),
+    ),
     "shop-pdb": Variant(
         "shop",
         (

@@ -3,7 +3,8 @@ Default deny for the service's pods, then exactly what it needs:
   ingress: on the http port from the app names in networkPolicy.allowedClients (same release),
            from this chart's `helm test` pods, and from networkPolicy.extraIngress peers;
   egress:  DNS; its database (the bundled PostgreSQL's pods, or networkPolicy.databaseEgress for
-           an external one); the apps in networkPolicy.allowedUpstreams (same release); extraEgress.
+           an external one); the apps in networkPolicy.allowedUpstreams (same release); the OTLP
+           collector's port when tracing is on (networkPolicy.tracingEgress peers); extraEgress.
 */}}
 {{- define "common.networkPolicy" -}}
 {{- if .Values.networkPolicy.enabled }}
@@ -70,6 +71,16 @@ spec:
       ports:
         - port: {{ $root.Values.containerPort }}
           protocol: TCP
+    {{- end }}
+    {{- with include "common.tracing.port" . }}
+    # the OTLP collector (tracing.otlpEndpoint): its port, to networkPolicy.tracingEgress peers
+    - ports:
+        - port: {{ . }}
+          protocol: TCP
+      {{- with $root.Values.networkPolicy.tracingEgress }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
     {{- end }}
     {{- with .Values.networkPolicy.extraEgress }}
     {{- toYaml . | nindent 4 }}

@@ -11,6 +11,9 @@ canonical request. A known key is answered from the database before user-service
 client retrying through a user-service outage still gets its order back): that needs the one
 SELECT before the insert, and only requests that carry a key pay for it. A race between two
 identical requests is decided by the constraint, and the loser reads the winner's row.
+
+Traces: the insert is a ``store order`` span (its SQL statements beneath it), from the tracer the
+route passes in (the API's no-op tracer when tracing is off).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from opentelemetry.trace import NoOpTracer, Tracer
 from starlette.concurrency import run_in_threadpool
 
 from order_service import repository
@@ -28,6 +32,8 @@ from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderP
 from order_service.repository import OrderRows, PricedLine
 from order_service.user_directory import UserDirectory
 from service_kit.db import Sessions
+
+_NO_TRACER = NoOpTracer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,7 @@ async def place_order(
     data: OrderCreate,
     idempotency_key: str | None = None,
     request_id: str | None = None,
+    tracer: Tracer = _NO_TRACER,
 ) -> PlacedOrder:
     fingerprint = request_fingerprint(data) if idempotency_key is not None else None
     if idempotency_key is not None and fingerprint is not None:
@@ -77,13 +84,22 @@ async def place_order(
     if await directory.get_user(data.user_id, request_id=request_id) is None:
         raise UnknownUserError(data.user_id)
 
-    return await run_in_threadpool(
-        store_order,
-        sessions=sessions,
-        data=data,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-    )
+    with tracer.start_as_current_span(
+        "store order",
+        attributes={
+            "order.items": len(data.items),
+            "order.idempotent": idempotency_key is not None,
+        },
+    ) as span:
+        placed = await run_in_threadpool(
+            store_order,
+            sessions=sessions,
+            data=data,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )
+        span.set_attributes({"order.id": placed.order.id, "order.replayed": placed.replayed})
+        return placed
 
 
 def store_order(

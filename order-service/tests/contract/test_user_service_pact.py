@@ -6,6 +6,10 @@ other. The pact demands only what the client reads: ``id`` from a user, and that
 is a 404 ``/problems/user-not-found`` problem. A field the client does not read stays out of the
 contract, so user-service may add or change it freely.
 
+The client runs with tracing on, as it does in production when a collector is configured, so the
+pact also says that order-service may send a W3C ``traceparent`` (any value of the right form:
+the trace and span ids change with every request) and that user-service must accept it.
+
 The last test keeps the committed pact honest: it fails when the file the tests produce differs
 from ``pacts/order-service-user-service.json`` (``make pact`` rewrites it).
 """
@@ -20,11 +24,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 from pact import Pact, match
 from pact.interaction import HttpInteraction
 
 from order_service.clients.user_service_client import UserServiceClient
 from order_service.user_directory import UserRef
+from service_kit.tracing import Tracing
 
 pytestmark = [pytest.mark.contract, pytest.mark.anyio]
 
@@ -32,13 +38,16 @@ USER_ID = 42
 REQUEST_ID = "3f2b8c1d9e7a4b6c8d0e1f2a3b4c5d6e"
 # design.md: X-Request-ID is 1-128 visible ASCII characters; the provider echoes or replaces it.
 REQUEST_ID_PATTERN = r"^[\x21-\x7e]{1,128}$"
+# W3C Trace Context, version 00: trace id, parent span id, flags (lower-case hex).
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
 @asynccontextmanager
 async def client_for(pact: Pact) -> AsyncIterator[UserServiceClient]:
     """The real client, pointed at Pact's mock server for the interactions declared so far."""
     with pact.serve(addr="127.0.0.1") as server:
-        client = UserServiceClient(base_url=str(server.url))
+        client = UserServiceClient(base_url=str(server.url), tracing=Tracing(TracerProvider()))
         try:
             yield client
         finally:
@@ -53,6 +62,7 @@ def get_user(pact: Pact, description: str, state: str) -> HttpInteraction:
         .with_request("GET", f"/users/{USER_ID}")
         .with_header("Accept", "application/json")
         .with_header("X-Request-ID", match.regex(REQUEST_ID, regex=REQUEST_ID_PATTERN))
+        .with_header("traceparent", match.regex(TRACEPARENT, regex=TRACEPARENT_PATTERN))
     )
 
 

@@ -15,7 +15,7 @@ from order_service.models import (
     OrderPage,
     OrderPublic,
 )
-from service_kit.deps import SessionsDep
+from service_kit.deps import SessionsDep, TracingDep
 from service_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -50,6 +50,7 @@ async def create_order(
     data: OrderCreate,
     sessions: SessionsDep,
     directory: UserDirectoryDep,
+    tracing: TracingDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -59,6 +60,7 @@ async def create_order(
         directory=directory,
         data=data,
         idempotency_key=idempotency_key,
+        tracer=tracing.tracer(service.__name__),
         request_id=getattr(request.state, "request_id", None),
     )
     response.headers["Location"] = f"/orders/{placed.order.id}"
