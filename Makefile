@@ -85,7 +85,8 @@ test: $(STAMP) tools ## All local tests: unit, integration (PostgreSQL), contrac
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
-	$(PYTEST) -q $(KIT)/tests/unit user-service/tests/unit order-service/tests/unit
+	$(PYTEST) -q $(KIT)/tests/unit user-service/tests/unit order-service/tests/unit \
+	  tests/test_app_wiring.py
 
 ACTIONLINT_VERSION ?= v1.7.12
 ACTIONLINT := $(TOOLS)/actionlint

@@ -12,6 +12,7 @@ import contextlib
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -30,15 +31,24 @@ from service_kit.db import make_engine
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+WALL_CLOCK_START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+
+
 @dataclass
 class FakeClock:
-    """A monotonic clock that only moves when told; its sleep() records and advances."""
+    """A monotonic clock that only moves when told; its sleep() records and advances.
+
+    ``wall()`` is the matching wall clock (for HTTP dates), moving with it.
+    """
 
     now: float = 1000.0
     sleeps: list[float] = field(default_factory=list)
 
     def __call__(self) -> float:
         return self.now
+
+    def wall(self) -> datetime:
+        return WALL_CLOCK_START + timedelta(seconds=self.now - 1000.0)
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -106,6 +116,7 @@ def make_client(clock: FakeClock) -> Callable[..., UserServiceClient]:
             "transport": httpx.MockTransport(handler),
             "sleep": clock.sleep,
             "clock": clock,
+            "wall_clock": clock.wall,
             "breaker": CircuitBreaker(
                 failure_threshold=threshold, reset_timeout=reset, clock=clock
             ),
@@ -177,6 +188,14 @@ def client(
     """The app on the test database, with user-service faked at the transport level."""
     with _serving(settings, user_service_client) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def serving(
+    db_engine: Engine, user_service_client: UserServiceClient
+) -> Callable[[Settings], contextlib.AbstractContextManager[TestClient]]:
+    """``with serving(settings) as client``: the app with other settings, on the test database."""
+    return lambda settings: _serving(settings, user_service_client)
 
 
 @pytest.fixture

@@ -60,6 +60,18 @@ SCHEMA_NEW = "1.37.0"
 TEST_RELEASE = "shop"
 TEST_TAG = "0123456789ab"
 IMAGE_ID = "cbd76aaa2a80e7eff00fb44cfc01a0cf54e3ec3233eb5a413d3a049986ed75b3"
+# `helm template` has no cluster to keep a generated database password in, so the charts refuse
+# to invent one there (helm/README.md): helm_template gives each bundled PostgreSQL one, first,
+# so a test's own values (an existingSecret, another password) still win.
+TEST_DB_PASSWORD = "render-only-password"
+DB_PASSWORDS: dict[str, tuple[str, ...]] = {
+    "postgresql": (f"auth.password={TEST_DB_PASSWORD}",),
+    "user-service": (f"postgresql.auth.password={TEST_DB_PASSWORD}",),
+    "order-service": (f"postgresql.auth.password={TEST_DB_PASSWORD}",),
+    "shop": tuple(
+        f"{service}.postgresql.auth.password={TEST_DB_PASSWORD}" for service in SERVICE_CHARTS
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,15 @@ VARIANTS: dict[str, Variant] = {
         (f"image.tag={TEST_TAG}", "userService.url=http://users.example.svc:80"),
     ),
     "shop-default": Variant("shop", (f"global.imageTag={TEST_TAG}",)),
+    "shop-existing-database-secrets": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "user-service.postgresql.auth.existingSecret=user-db-password",
+            "order-service.postgresql.auth.existingSecret=order-db-password",
+            "order-service.postgresql.auth.existingSecretPasswordKey=secret",
+        ),
+    ),
     "shop-external-database": Variant(
         "shop",
         (
@@ -133,6 +154,7 @@ VARIANTS: dict[str, Variant] = {
             f"global.imageTag={TEST_TAG}",
             "user-service.replicaCount=2",
             "user-service.podDisruptionBudget.enabled=true",
+            "order-service.replicaCount=2",
             "order-service.podDisruptionBudget.enabled=true",
             "order-service.podDisruptionBudget.minAvailable=1",
         ),
@@ -203,13 +225,18 @@ def helm_template(helm: str, chart_dir: Callable[[str], Path]) -> Template:
     """`helm template` of a chart for a Kubernetes version; returns the completed process."""
 
     def template(
-        chart: str, sets: tuple[str, ...] = (), kube: str = KUBE_NEW, extra: tuple[str, ...] = ()
+        chart: str,
+        sets: tuple[str, ...] = (),
+        kube: str = KUBE_NEW,
+        extra: tuple[str, ...] = (),
+        *,
+        db_passwords: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         cmd = [helm, "template", TEST_RELEASE, str(chart_dir(chart))]
         cmd += ["--namespace", "shop-test", "--kube-version", kube]
         if kube == KUBE_OLD:
             cmd += ["--api-versions", ",".join(API_VERSIONS_1_20)]
-        for value in sets:
+        for value in (*DB_PASSWORDS[chart], *sets) if db_passwords else sets:
             cmd += ["--set", value]
         return run([*cmd, *extra], check=False)
 
@@ -304,6 +331,8 @@ def skaffold_renders(skaffold: str) -> dict[str, Objects]:
         cmd = [
             skaffold, "render", *args, "--digest-source=tag", "--offline=true",
             "--namespace", "shop-test", "--update-check=false", "--interactive=false",
+            # no cluster to keep a generated database password in (see DB_PASSWORDS)
+            *(arg for value in DB_PASSWORDS["shop"] for arg in ("--set", value)),
         ]  # fmt: skip
         result = subprocess.run(
             cmd, cwd=REPO, capture_output=True, text=True, check=False, timeout=300

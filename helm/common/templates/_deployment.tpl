@@ -9,6 +9,9 @@
 {{- include "common.database.env" . }}
 - name: {{ $prefix }}LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
+{{- /* readiness answers (503) a second before its probe would give up on it */}}
+- name: {{ $prefix }}READINESS_TIMEOUT
+  value: {{ maxf 0.5 (subf (float64 .Values.probes.readiness.timeoutSeconds) 1) | toString | quote }}
 {{- $serviceEnv := printf "%s.env" .Chart.Name }}
 {{- with include $serviceEnv . }}
 {{ . }}

@@ -7,6 +7,7 @@ entry.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import ClassVar
 
@@ -39,6 +40,11 @@ class Settings(ServiceSettings):
     user_service_max_keepalive: int = Field(default=10, ge=0, le=1000)
     breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
     breaker_reset_timeout: float = Field(default=5.0, gt=0, le=600)
+
+    # Idempotency-Key: how long a key is remembered (seconds, or an ISO 8601 duration: PT24H).
+    idempotency_key_window: timedelta = Field(
+        default=timedelta(hours=24), ge=timedelta(minutes=1), le=timedelta(days=30)
+    )
 
     @field_validator("user_service_url")
     @classmethod

@@ -44,7 +44,7 @@ class Migrations:
 
     def upgrade_head(self, settings: ServiceSettings) -> str | None:
         """Apply every pending revision in one transaction; returns the head revision."""
-        engine = make_engine(settings)
+        engine = make_engine(settings, requests=False)
         try:
             with engine.begin() as connection:
                 command.upgrade(self.config(connection), "head")
@@ -69,7 +69,7 @@ class Migrations:
         if connection is not None:
             self._run(connection, metadata)
             return
-        engine = make_engine(settings())
+        engine = make_engine(settings(), requests=False)
         try:
             with engine.begin() as own_connection:
                 self._run(own_connection, metadata)

@@ -11,7 +11,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from order_service.config import Settings
 from order_service.user_directory import UserDirectory
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_user_directory(request: Request) -> UserDirectory:
@@ -20,4 +27,5 @@ async def get_user_directory(request: Request) -> UserDirectory:
     return directory
 
 
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 UserDirectoryDep = Annotated[UserDirectory, Depends(get_user_directory)]

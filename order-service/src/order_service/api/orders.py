@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import UserDirectoryDep
+from order_service.api.deps import SettingsDep, UserDirectoryDep
 from order_service.models import (
     IDEMPOTENCY_KEY_MAX,
     USER_ID_MAX,
@@ -29,7 +29,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=IDEMPOTENCY_KEY_MAX,
         pattern=r"^[\x20-\x7e]+$",
-        description="Makes a retried POST safe: same key and body, same order, no duplicate.",
+        description=(
+            "Makes a retried POST safe: same key and body, same order, no duplicate. A key is "
+            "remembered for IDEMPOTENCY_KEY_WINDOW (24 h by default); after that it is new."
+        ),
     ),
 ]
 
@@ -50,6 +53,7 @@ async def create_order(
     data: OrderCreate,
     sessions: SessionsDep,
     directory: UserDirectoryDep,
+    settings: SettingsDep,
     tracing: TracingDep,
     request: Request,
     response: Response,
@@ -60,6 +64,7 @@ async def create_order(
         directory=directory,
         data=data,
         idempotency_key=idempotency_key,
+        key_window=settings.idempotency_key_window,
         tracer=tracing.tracer(service.__name__),
         request_id=getattr(request.state, "request_id", None),
     )

@@ -102,6 +102,7 @@ class UserServiceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tracing: Tracing | None = None,
     ) -> None:
         if max_attempts < 1:
@@ -115,6 +116,7 @@ class UserServiceClient:
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock
         self._backoff = wait_random_exponential(multiplier=backoff_initial, max=backoff_max)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -225,9 +227,11 @@ class UserServiceClient:
         def remaining() -> float:
             return self.deadline - (self._clock() - started)
 
+        attempts = 1 if probe else self.max_attempts  # a probe is one request, never retried
+
         def stop(state: RetryCallState) -> bool:
             error = state.outcome.exception() if state.outcome else None
-            if state.attempt_number >= self.max_attempts:
+            if state.attempt_number >= attempts:
                 return True
             if (
                 isinstance(error, _RetryableStatusError)
@@ -237,8 +241,8 @@ class UserServiceClient:
                 return True
             if state.upcoming_sleep >= remaining():
                 return True  # the next attempt could not finish before the deadline
-            # Other lookups opened the breaker meanwhile: stop hammering (a probe goes on).
-            return not probe and self.breaker.state is BreakerState.OPEN
+            # Other lookups opened the breaker meanwhile: stop hammering.
+            return self.breaker.state is BreakerState.OPEN
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -304,10 +308,12 @@ class UserServiceClient:
                     "user-service sent a malformed user body"
                 ) from None
             return UserRef(id=body.id)
-        if response.status_code == 404:
+        if response.status_code in (404, 422):  # no such user; or an id that cannot be one
             return None
         if response.status_code in RETRYABLE_STATUSES:
-            raise _RetryableStatusError(response.status_code, _retry_after(response))
+            raise _RetryableStatusError(
+                response.status_code, _retry_after(response, now=self._wall_clock())
+            )
         if 400 <= response.status_code < 500:
             logger.error("user-service refused the lookup", extra={"status": response.status_code})
             raise _NoVerdictError(f"user-service answered {response.status_code}")
@@ -321,8 +327,9 @@ def _set_outcome(span: Span, outcome: str) -> None:
         span.set_status(StatusCode.ERROR, f"user-service {outcome.replace('_', ' ')}")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None when absent/garbled."""
+def _retry_after(response: httpx.Response, *, now: datetime) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds, or an HTTP date counted from ``now``), or None
+    when absent or garbled."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -335,7 +342,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def _describe(error: BaseException | None) -> str:
