@@ -20,6 +20,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 HELM_DIR = REPO / "helm"
+SKAFFOLD_YAML = REPO / "skaffold.yaml"
 SERVICE_CHARTS = ("user-service", "order-service")
 ALL_CHARTS = ("postgresql", *SERVICE_CHARTS, "shop")
 # helm/ itself is the umbrella chart `shop` (so one folder holds every chart skaffold watches);
@@ -325,24 +326,37 @@ def skaffold() -> str:
 
 @pytest.fixture(scope="session")
 def skaffold_renders(skaffold: str) -> dict[str, Objects]:
-    """`skaffold render --digest-source=tag --offline=true` of each profile in SKAFFOLD_RENDERS."""
+    """`skaffold render --digest-source=tag --offline=true` of each profile in SKAFFOLD_RENDERS.
+
+    Offline, nothing can keep a generated database password (see DB_PASSWORDS), and skaffold's
+    --set does not reach a deploy.helm release's render; so the render reads skaffold.yaml with
+    those two values added to every release, from a copy beside it (paths stay relative)."""
+    config = yaml.safe_load(SKAFFOLD_YAML.read_text())
+    passwords = dict(value.split("=", 1) for value in DB_PASSWORDS["shop"])
+    for section in [config, *config["profiles"]]:
+        for release in section.get("deploy", {}).get("helm", {}).get("releases", []):
+            release["setValues"] = {**release.get("setValues", {}), **passwords}
+    copy = REPO / ".skaffold-render-test.yaml"
+    copy.write_text(yaml.safe_dump(config, sort_keys=False))
     out = {}
-    for key, args in SKAFFOLD_RENDERS.items():
-        cmd = [
-            skaffold, "render", *args, "--digest-source=tag", "--offline=true",
-            "--namespace", "shop-test", "--update-check=false", "--interactive=false",
-            # no cluster to keep a generated database password in (see DB_PASSWORDS)
-            *(arg for value in DB_PASSWORDS["shop"] for arg in ("--set", value)),
-        ]  # fmt: skip
-        result = subprocess.run(
-            cmd, cwd=REPO, capture_output=True, text=True, check=False, timeout=300
-        )
-        if result.returncode != 0:
-            pytest.fail(f"`{' '.join(cmd)}` failed:\n{result.stderr}", pytrace=False)
-        out[key] = load_objects(result.stdout)
-        if "e2e" in args:
-            # what `skaffold verify -p e2e` creates from jobManifestPath (render does not print it)
-            out[key] += load_objects((REPO / "tests-e2e" / "k8s" / "job.yaml").read_text())
+    try:
+        for key, args in SKAFFOLD_RENDERS.items():
+            cmd = [
+                skaffold, "render", "--filename", str(copy), *args, "--digest-source=tag",
+                "--offline=true", "--namespace", "shop-test", "--update-check=false",
+                "--interactive=false",
+            ]  # fmt: skip
+            result = subprocess.run(
+                cmd, cwd=REPO, capture_output=True, text=True, check=False, timeout=300
+            )
+            if result.returncode != 0:
+                pytest.fail(f"`{' '.join(cmd)}` failed:\n{result.stderr}", pytrace=False)
+            out[key] = load_objects(result.stdout)
+            if "e2e" in args:
+                # what `skaffold verify -p e2e` creates from jobManifestPath (render omits it)
+                out[key] += load_objects((REPO / "tests-e2e" / "k8s" / "job.yaml").read_text())
+    finally:
+        copy.unlink()
     return out
 
 
