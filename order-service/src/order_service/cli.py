@@ -46,6 +46,14 @@ def serve(settings: Settings) -> None:
         )
 
 
+def settings_errors(exc: ValidationError) -> str:
+    """One line per invalid setting: its name and the rule, never the value (it may be a secret)."""
+    return "\n".join(
+        f"  {'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}"
+        for error in exc.errors(include_input=False, include_url=False)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="order-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -55,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = get_settings()
     except ValidationError as exc:
-        print(f"order-service: invalid settings (ORDER_SERVICE_*):\n{exc}", file=sys.stderr)
+        print(
+            f"order-service: invalid settings (ORDER_SERVICE_*):\n{settings_errors(exc)}",
+            file=sys.stderr,
+        )
         return 2
     configure_logging(settings.log_level)
     if args.command == "migrate":

@@ -1,7 +1,9 @@
 """Engine and sessions: the connection to the database, built from Settings, nothing else.
 
 PostgreSQL gets a bounded pool, liveness checks on checkout and a connect timeout, so an
-outage fails fast (503) instead of hanging requests. SQLite is the embedded fallback for
+outage fails fast (503) instead of hanging requests. ``hide_parameters``: a failed statement's
+error (and so its log line) shows the SQL but never the values bound to it (emails, hashes).
+SQLite is the embedded fallback for
 running locally, never what tests of the data layer use.
 """
 
@@ -31,7 +33,7 @@ def make_engine(settings: Settings) -> Engine:
             )
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, connect_args={"check_same_thread": False})
+        return create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     return create_engine(
         url,
         pool_size=settings.db_pool_size,
@@ -39,6 +41,7 @@ def make_engine(settings: Settings) -> Engine:
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,
         connect_args={
             "connect_timeout": settings.db_connect_timeout,
             "application_name": "order-service",

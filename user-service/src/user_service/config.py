@@ -6,6 +6,7 @@ Nothing else in the package reads ``os.environ``; ``get_settings()`` is the lazy
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -35,6 +36,20 @@ class Settings(BaseSettings):
     port: int = Field(default=8001, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=600)
+    # migrate only: the role the app connects as, granted DML (and nothing else) on the tables
+    db_app_role: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    # identity: signing keys (signing.py), tokens (tokens.py), passwords, login throttling
+    keys_dir: Path = Path(".data/keys")
+    token_issuer: str = Field(default="user-service", min_length=1)
+    token_audience: str = Field(default="shop", min_length=1)
+    access_token_ttl: int = Field(default=900, ge=60, le=86400)
+    argon2_time_cost: int = Field(default=2, ge=1, le=20)
+    argon2_memory_cost: int = Field(default=19 * 1024, ge=8 * 1024, le=1024 * 1024)  # KiB
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_lockout: float = Field(default=60.0, gt=0, le=86400)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -3,10 +3,19 @@
 Services raise domain errors; only this module (and the request middleware, through
 ``problem_response``) turns anything into an HTTP error body::
 
-    UserServiceError              a rule of the service was not met (status, slug, title)
-    ├── UserNotFoundError         404 /problems/user-not-found
-    ├── EmailTakenError           409 /problems/email-taken
-    └── DatabaseUnavailableError  503 /problems/database-unavailable
+    UserServiceError               a rule of the service was not met (status, slug, title)
+    ├── UserNotFoundError          404 /problems/user-not-found
+    ├── EmailTakenError            409 /problems/email-taken
+    ├── InvalidCredentialsError    401 /problems/invalid-credentials (token endpoint; same answer
+    │                                  for a wrong password and an unknown email)
+    ├── LoginThrottledError        429 /problems/too-many-login-failures + Retry-After
+    ├── AuthenticationRequiredError 401 /problems/authentication-required (no bearer token)
+    ├── TokenRejectedError         401 /problems/invalid-token (RFC 6750 invalid_token)
+    ├── ForbiddenError             403 /problems/forbidden (RFC 6750 insufficient_scope)
+    └── DatabaseUnavailableError   503 /problems/database-unavailable
+
+    The 401s and the 403 carry ``WWW-Authenticate: Bearer realm="user-service"`` with the RFC 6750
+    error code (none when no token was sent).
 
     Also translated here: RequestValidationError (422 /problems/validation, with ``errors``),
     HTTPException (its status), SQLAlchemy OperationalError/InterfaceError and pool
@@ -29,7 +38,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
+from user_service.tokens import www_authenticate
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+REALM = "user-service"
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +57,12 @@ class UserServiceError(Exception):
         self.detail = detail or self.title
         super().__init__(self.detail)
 
+    def headers(self) -> dict[str, str] | None:
+        return None
+
+    def extra(self) -> dict[str, Any] | None:
+        return None
+
 
 class UserNotFoundError(UserServiceError):
     status, slug, title = 404, "user-not-found", "User not found"
@@ -59,6 +77,61 @@ class EmailTakenError(UserServiceError):
 
     def __init__(self) -> None:
         super().__init__("A user with this email already exists.")
+
+
+class InvalidCredentialsError(UserServiceError):
+    status, slug, title = 401, "invalid-credentials", "Invalid credentials"
+
+    def __init__(self) -> None:
+        super().__init__("The email or the password is wrong.")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": www_authenticate(REALM)}
+
+    def extra(self) -> dict[str, Any] | None:
+        return {"error": "invalid_grant"}  # RFC 6749 section 5.2, for OAuth2 clients
+
+
+class LoginThrottledError(UserServiceError):
+    status, slug, title = 429, "too-many-login-failures", "Too many failed logins"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__("Too many failed logins for this account; retry after Retry-After.")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class AuthenticationRequiredError(UserServiceError):
+    status, slug, title = 401, "authentication-required", "Authentication required"
+
+    def __init__(self) -> None:
+        super().__init__("Send a bearer token: Authorization: Bearer <access_token> (POST /token).")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": www_authenticate(REALM)}
+
+
+class TokenRejectedError(UserServiceError):
+    status, slug, title = 401, "invalid-token", "Invalid token"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"The bearer token was refused: {reason}.")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": www_authenticate(REALM, "invalid_token", self.reason)}
+
+
+class ForbiddenError(UserServiceError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+    def __init__(self, detail: str = "The token does not allow this request.") -> None:
+        super().__init__(detail)
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": www_authenticate(REALM, "insufficient_scope")}
 
 
 class DatabaseUnavailableError(UserServiceError):
@@ -155,6 +228,8 @@ async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
         detail=exc.detail,
         instance=request.url.path,
         request_id=_request_id(request),
+        headers=exc.headers(),
+        extra=exc.extra(),
     )
 
 

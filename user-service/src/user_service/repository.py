@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import bindparam, delete, func, text
+from sqlalchemy import bindparam, delete, func, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -19,13 +19,17 @@ EMAIL_CONSTRAINT = "uq_users_email"
 
 # The hot read, built once: a Core select straight into the public model skips the ORM's
 # identity map and instance loading, and a prebuilt statement is compiled once (cached).
+# Only the public columns: the password hash never leaves this module on the read path.
 _users = User.__table__  # type: ignore[attr-defined]
-_GET_USER = select(*_users.c).where(_users.c.id == bindparam("user_id"))
+_PUBLIC_COLUMNS = [_users.c[name] for name in UserPublic.model_fields]
+_GET_USER = select(*_PUBLIC_COLUMNS).where(_users.c.id == bindparam("user_id"))
 
 
-def create_user(*, session: Session, data: UserCreate, user_id: int | None = None) -> User:
+def create_user(
+    *, session: Session, data: UserCreate, password_hash: str, user_id: int | None = None
+) -> User:
     """Insert a user (flushed, not committed). ``user_id`` is for test fixtures only."""
-    user = User(id=user_id, name=data.name, email=data.email)
+    user = User(id=user_id, name=data.name, email=data.email, password_hash=password_hash)
     session.add(user)
     try:
         session.flush()
@@ -47,6 +51,20 @@ def create_user(*, session: Session, data: UserCreate, user_id: int | None = Non
 def get_user(*, session: Session, user_id: int) -> UserPublic | None:
     row = session.execute(_GET_USER, {"user_id": user_id}).one_or_none()
     return None if row is None else UserPublic.model_validate(row._mapping)
+
+
+def get_user_by_email(*, session: Session, email: str) -> User | None:
+    return session.exec(select(User).where(User.email == email)).first()
+
+
+def set_password_hash(*, session: Session, user_id: int, password_hash: str) -> None:
+    session.execute(update(User).where(col(User.id) == user_id).values(password_hash=password_hash))
+
+
+def set_role(*, session: Session, email: str, role: str) -> bool:
+    """Give the user with this email ``role``; False when no user has the email."""
+    result = session.execute(update(User).where(col(User.email) == email).values(role=role))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def list_users(*, session: Session, limit: int, offset: int) -> tuple[Sequence[User], int]:

@@ -2,12 +2,14 @@
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from user_service import cli
 from user_service.cli import main
 from user_service.config import Settings, get_settings
+from user_service.signing import generate_key
 
 
 @pytest.fixture(autouse=True)
@@ -43,12 +45,18 @@ def _record_metrics_dir(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | Non
     return seen
 
 
+@pytest.fixture
+def keys(tmp_path: Path) -> Path:
+    generate_key(tmp_path)
+    return tmp_path
+
+
 def test_serve_with_several_workers_gives_them_a_fresh_metrics_dir_then_removes_it(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, keys: Path
 ) -> None:
     seen = _record_metrics_dir(monkeypatch)
-    cli.serve(Settings(workers=2))
-    cli.serve(Settings(workers=2))
+    cli.serve(Settings(workers=2, keys_dir=keys))
+    cli.serve(Settings(workers=2, keys_dir=keys))
     (first, first_files), (second, second_files) = seen
     assert first is not None
     assert second not in (None, first)
@@ -59,8 +67,34 @@ def test_serve_with_several_workers_gives_them_a_fresh_metrics_dir_then_removes_
 
 
 def test_serve_with_one_worker_leaves_the_default_registry(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, keys: Path
 ) -> None:
     seen = _record_metrics_dir(monkeypatch)
-    cli.serve(Settings(workers=1))
+    cli.serve(Settings(workers=1, keys_dir=keys))
     assert seen == [(None, [])]
+
+
+def test_serve_without_a_signing_key_exits_2_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.serve(Settings(keys_dir=tmp_path / "none")) == 2
+    assert "user-service generate-key" in capsys.readouterr().err
+
+
+def test_generate_key_writes_a_private_key_readable_by_its_owner_only(tmp_path: Path) -> None:
+    assert main(["generate-key", str(tmp_path), "--kid", "k1"]) == 0
+    assert (tmp_path / "k1.pem").stat().st_mode & 0o777 == 0o600
+    assert main(["generate-key", str(tmp_path), "--kid", "k1"]) == 1  # never overwrites
+    assert main(["generate-key", str(tmp_path), "--if-empty"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["k1.pem"]
+
+
+def test_invalid_database_url_is_reported_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("USER_SERVICE_DATABASE_URL", "mysql://admin:s3cr3t-pw@db.internal/users")
+    assert main(["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "database_url" in err
+    assert "s3cr3t" not in err
+    assert "mysql" not in err

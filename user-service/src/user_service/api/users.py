@@ -1,13 +1,18 @@
-"""``/users``: create, read and list users."""
+"""``/users``: register, and read users as the bearer token allows.
+
+Registering is open; reading needs a token: ``/users/me`` and ``/users/{id}`` for the token's own
+user (what order-service asks, relaying its caller's token), any user and the list for an admin.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from user_service import service
-from user_service.api.deps import SessionsDep
+from user_service.api.deps import HasherDep, PrincipalDep, SessionsDep
 from user_service.models import UserCreate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -17,6 +22,8 @@ UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _responses: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No bearer token, or one that is refused", **_PROBLEM},
+    403: {"description": "The token does not allow this read", **_PROBLEM},
     404: {"description": "No such user", **_PROBLEM},
     409: {"description": "Email already registered", **_PROBLEM},
     413: {"description": "Body over 64 KiB", **_PROBLEM},
@@ -31,28 +38,46 @@ _responses: dict[int | str, dict[str, Any]] = {
     response_model=UserPublic,
     responses={k: _responses[k] for k in (409, 413, 422, 503)},
 )
-def create_user(data: UserCreate, sessions: SessionsDep, response: Response) -> UserPublic:
-    with sessions() as session:
-        user = service.create_user(session=session, data=data)
+async def create_user(
+    data: UserCreate, sessions: SessionsDep, hasher: HasherDep, response: Response
+) -> UserPublic:
+    """Register: name, email and a password of 8-128 characters (stored as an Argon2id hash)."""
+
+    def create() -> UserPublic:
+        with sessions() as session:
+            return UserPublic.model_validate(
+                service.create_user(session=session, data=data, hasher=hasher)
+            )
+
+    user = await run_in_threadpool(create)
     response.headers["Location"] = f"/users/{user.id}"
-    return UserPublic.model_validate(user)
+    return user
+
+
+@router.get("/me", response_model=UserPublic, responses={k: _responses[k] for k in (401, 404, 503)})
+def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+    with sessions() as session:
+        return service.get_user(session=session, user_id=principal.user_id)
 
 
 @router.get(
     "/{user_id}",
     response_model=UserPublic,
-    responses={k: _responses[k] for k in (404, 422, 503)},
+    responses={k: _responses[k] for k in (401, 403, 404, 422, 503)},
 )
-def get_user(user_id: UserId, sessions: SessionsDep) -> UserPublic:
+def get_user(user_id: UserId, principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+    service.authorize_read(principal, user_id)
     with sessions() as session:
         return service.get_user(session=session, user_id=user_id)
 
 
-@router.get("", response_model=UserPage, responses={k: _responses[k] for k in (422, 503)})
+@router.get("", response_model=UserPage, responses={k: _responses[k] for k in (401, 403, 422, 503)})
 def list_users(
+    principal: PrincipalDep,
     sessions: SessionsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> UserPage:
+    service.authorize_list(principal)
     with sessions() as session:
         return service.list_users(session=session, limit=limit, offset=offset)
