@@ -127,6 +127,24 @@ class Identity:
 
 
 @pytest.fixture
+def mint(keyring: KeyRing, settings: Settings) -> Callable[..., dict[str, str]]:
+    """``mint(subject="1", roles=["admin"])``: a bearer header signed with the session's key,
+    for tests that cannot log in (the database is down)."""
+
+    def make(subject: str = "1", roles: list[str] | None = None) -> dict[str, str]:
+        issued = keyring.issue(
+            subject=subject,
+            roles=["admin"] if roles is None else roles,
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            ttl=300,
+        )
+        return {"Authorization": f"Bearer {issued.token}"}
+
+    return make
+
+
+@pytest.fixture
 def identity(client: TestClient, db_engine: Engine) -> Identity:
     return Identity(client, db_engine)
 

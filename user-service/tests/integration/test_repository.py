@@ -8,14 +8,19 @@ from sqlmodel import Session
 
 from user_service import repository, service
 from user_service.models import UserCreate, UserPublic
+from user_service.passwords import Argon2Params, PasswordHasher
 
 pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery staple"
 
 
 def test_get_user_returns_the_public_model_of_the_stored_row(db_engine: Engine) -> None:
     with Session(db_engine) as session:
         user = service.create_user(
-            session=session, data=UserCreate(name="Ada", email="Ada@Example.com")
+            session=session,
+            data=UserCreate(name="Ada", email="Ada@Example.com", password=PASSWORD),
+            hasher=PasswordHasher(Argon2Params(time_cost=1, memory_cost=8 * 1024)),
         )
         created = UserPublic.model_validate(user)
     with Session(db_engine) as session:

@@ -36,7 +36,8 @@ def test_verify_offers_a_rehash_when_the_parameters_changed() -> None:
     old = PasswordHasher(CHEAP).hash("correct horse")
     stronger = PasswordHasher(Argon2Params(time_cost=2, memory_cost=9 * 1024, parallelism=1))
     verdict = stronger.verify("correct horse", old)
-    assert verdict.valid and verdict.new_hash is not None
+    assert verdict.valid
+    assert verdict.new_hash is not None
     assert extract_parameters(verdict.new_hash).time_cost == 2
     assert stronger.verify("correct horse", verdict.new_hash).new_hash is None
     assert stronger.verify("wrong", old).new_hash is None  # never for a wrong password

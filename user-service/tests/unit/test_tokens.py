@@ -100,7 +100,16 @@ async def test_an_older_key_still_in_the_ring_verifies(
         (_claims(sub=None), "'sub'"),
         (_claims(jti=None), "'jti'"),
     ],
-    ids=["expired", "not-yet-valid", "wrong-iss", "wrong-aud", "no-exp", "no-iat", "no-sub", "no-jti"],
+    ids=[
+        "expired",
+        "not-yet-valid",
+        "wrong-iss",
+        "wrong-aud",
+        "no-exp",
+        "no-iat",
+        "no-sub",
+        "no-jti",
+    ],
 )
 async def test_a_token_with_wrong_claims_is_refused(
     ring: KeyRing, verifier: TokenVerifier, claims: dict[str, Any], reason: str
@@ -182,7 +191,12 @@ def test_jwks_has_public_parts_only_newest_first(ring: KeyRing) -> None:
     assert [key["kid"] for key in document["keys"]] == ["k2", "k1"]
     for key in document["keys"]:
         assert set(key) == {"kty", "crv", "x", "kid", "use", "alg"}
-        assert (key["kty"], key["crv"], key["alg"], key["use"]) == ("OKP", "Ed25519", "EdDSA", "sig")
+        assert (key["kty"], key["crv"], key["alg"], key["use"]) == (
+            "OKP",
+            "Ed25519",
+            "EdDSA",
+            "sig",
+        )
     assert set(keys_from_jwks(document)) == {"k1", "k2"}
 
 
@@ -195,8 +209,14 @@ def test_jwks_parsing_skips_private_or_foreign_entries(ring: KeyRing) -> None:
 
 @pytest.mark.parametrize(
     ("header", "token"),
-    [("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer", None),
-     ("", None), (None, None)],  # fmt: skip
+    [
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer", None),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_bearer_token_reads_only_the_bearer_scheme(header: str | None, token: str | None) -> None:
     assert bearer_token(header) == token

@@ -52,6 +52,7 @@ def grant_dml(connection: Connection, role: str) -> None:
         f"GRANT USAGE ON SCHEMA public TO {quoted}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+        f"REVOKE ALL ON TABLE {VERSION_TABLE} FROM {quoted}",  # the schema's history is not its
     ):
         connection.exec_driver_sql(statement)
 
