@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     user_service_max_keepalive: int = Field(default=10, ge=0, le=1000)
     breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
     breaker_reset_timeout: float = Field(default=5.0, gt=0, le=600)
+    # migrate only: the role the app connects as, granted DML (and nothing else) on the tables
+    db_app_role: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    # bearer tokens: issued by user-service, verified here against its JWKS (tokens.py)
+    token_issuer: str = Field(default="user-service", min_length=1)
+    token_audience: str = Field(default="shop", min_length=1)
+    jwks_refresh_interval: float = Field(default=30.0, ge=1, le=3600)
+    jwks_max_age: float = Field(default=600.0, ge=10, le=86400)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -4,7 +4,10 @@ Services and the user-service client raise domain errors; only this module (and 
 middleware, through ``problem_response``) turns anything into an HTTP error body::
 
     OrderServiceError                   a rule of the service was not met (status, slug, title)
-    ├── OrderNotFoundError              404 /problems/order-not-found
+    ├── AuthenticationRequiredError     401 /problems/authentication-required (no bearer token)
+    ├── TokenRejectedError              401 /problems/invalid-token (RFC 6750 invalid_token)
+    │   └── TokenRefusedError           user-service refused the token we had accepted
+    ├── OrderNotFoundError              404 /problems/order-not-found (also: another buyer's)
     ├── UnknownUserError                422 /problems/unknown-user
     ├── IdempotencyKeyReusedError       422 /problems/idempotency-key-reused
     ├── UserServiceUnavailableError     503 /problems/user-service-unavailable + Retry-After
@@ -17,7 +20,8 @@ middleware, through ``problem_response``) turns anything into an HTTP error body
     middleware as 500 /problems/internal with no details.
 
 Bodies are ``{"type", "title", "status", "detail", "instance", "request_id"}`` and never
-contain exception text, SQL or a stack trace.
+contain exception text, SQL or a stack trace. The 401s carry ``WWW-Authenticate: Bearer
+realm="order-service"`` with the RFC 6750 error code (none when no token was sent).
 """
 
 from __future__ import annotations
@@ -33,7 +37,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
+from order_service.tokens import www_authenticate
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+REALM = "order-service"
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +58,34 @@ class OrderServiceError(Exception):
 
     def headers(self) -> dict[str, str] | None:
         return None
+
+
+class AuthenticationRequiredError(OrderServiceError):
+    status, slug, title = 401, "authentication-required", "Authentication required"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Send a bearer token from user-service: Authorization: Bearer <access_token>."
+        )
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": www_authenticate(REALM)}
+
+
+class TokenRejectedError(OrderServiceError):
+    status, slug, title = 401, "invalid-token", "Invalid token"
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"The bearer token was refused: {reason}.")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": www_authenticate(REALM, "invalid_token", self.reason)}
+
+
+class TokenRefusedError(TokenRejectedError):
+    def __init__(self) -> None:
+        super().__init__("the user service does not accept it")
 
 
 class OrderNotFoundError(OrderServiceError):

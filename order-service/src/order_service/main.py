@@ -22,6 +22,7 @@ from order_service.errors import install_error_handlers
 from order_service.log import configure_logging
 from order_service.metrics import router as metrics_router
 from order_service.middleware import RequestContextMiddleware
+from order_service.tokens import JwksCache, TokenVerifier
 
 MAX_BODY_SIZE = 64 * 1024
 
@@ -38,6 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One pooled client for the app's life; routes get it through api.deps.UsersDep.
         user_service = UserServiceClient.from_settings(settings)
         app.state.user_directory = user_service
+        # Tokens are checked here, against user-service's public keys, fetched once and cached.
+        app.state.token_verifier = TokenVerifier(
+            JwksCache(
+                user_service.fetch_jwks,
+                refresh_interval=settings.jwks_refresh_interval,
+                max_age=settings.jwks_max_age,
+            ),
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+        )
         logger.info(
             "order-service ready",
             extra={

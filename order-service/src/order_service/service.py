@@ -1,5 +1,9 @@
 """Business rules of orders: price them, check the buyer, store once (idempotently).
 
+The buyer is the caller: ``Buyer`` is the verified bearer token's subject (and the token itself,
+which is relayed to user-service so it answers for that user only). Every read is the buyer's own;
+another buyer's order is "not found", never "forbidden", so ids reveal nothing.
+
 Routes call the async ``place_order``; it awaits the user directory (network) and runs the
 blocking database work in the threadpool, one short transaction (and session) per trip, so no
 database connection is held while user-service is being asked: one trip without an
@@ -9,7 +13,8 @@ Idempotency: the key is stored with the order under a unique constraint, with a 
 canonical request. A known key is answered from the database before user-service is asked (so a
 client retrying through a user-service outage still gets its order back): that needs the one
 SELECT before the insert, and only requests that carry a key pay for it. A race between two
-identical requests is decided by the constraint, and the loser reads the winner's row.
+identical requests is decided by the constraint, and the loser reads the winner's row. Keys are
+scoped to the buyer: the constraint is on (user_id, key), so two buyers never collide.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +31,15 @@ from order_service import repository
 from order_service.errors import IdempotencyKeyReusedError, OrderNotFoundError, UnknownUserError
 from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic
 from order_service.repository import OrderRows, PricedLine
-from order_service.users import UserDirectory
+from order_service.users import UserDirectory, UserRef
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """The caller: its user id (the token's subject) and the token, to relay to user-service."""
+
+    user_id: int
+    token: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,7 @@ async def place_order(
     *,
     sessions: Callable[[], Session],
     users: UserDirectory,
+    buyer: Buyer,
     data: OrderCreate,
     idempotency_key: str | None = None,
     request_id: str | None = None,
@@ -69,17 +83,23 @@ async def place_order(
     fingerprint = request_fingerprint(data) if idempotency_key is not None else None
     if idempotency_key is not None and fingerprint is not None:
         replay = await run_in_threadpool(
-            _find_replay_in_new_session, sessions, key=idempotency_key, fingerprint=fingerprint
+            _find_replay_in_new_session,
+            sessions,
+            user_id=buyer.user_id,
+            key=idempotency_key,
+            fingerprint=fingerprint,
         )
         if replay is not None:
             return replay
 
-    if await users.get_user(data.user_id, request_id=request_id) is None:
-        raise UnknownUserError(data.user_id)
+    user = await users.get_user(buyer.user_id, token=buyer.token, request_id=request_id)
+    if user is None:
+        raise UnknownUserError(buyer.user_id)
 
     return await run_in_threadpool(
         _store_order_in_new_session,
         sessions,
+        user=user,
         data=data,
         idempotency_key=idempotency_key,
         fingerprint=fingerprint,
@@ -87,42 +107,51 @@ async def place_order(
 
 
 def _find_replay_in_new_session(
-    sessions: Callable[[], Session], *, key: str, fingerprint: str
+    sessions: Callable[[], Session], *, user_id: int, key: str, fingerprint: str
 ) -> PlacedOrder | None:
     with sessions() as session:
-        return _find_replay(session=session, key=key, fingerprint=fingerprint)
+        return _find_replay(session=session, user_id=user_id, key=key, fingerprint=fingerprint)
 
 
 def _store_order_in_new_session(
     sessions: Callable[[], Session],
     *,
+    user: UserRef,
     data: OrderCreate,
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> PlacedOrder:
     with sessions() as session:
         return store_order(
-            session=session, data=data, idempotency_key=idempotency_key, fingerprint=fingerprint
+            session=session,
+            user=user,
+            data=data,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
         )
 
 
 def store_order(
     *,
     session: Session,
+    user: UserRef,
     data: OrderCreate,
     idempotency_key: str | None,
     fingerprint: str | None,
 ) -> PlacedOrder:
-    """Insert the order and its items in one transaction; on a key collision, replay the winner."""
+    """Insert the order, its items and the buyer's snapshot in one transaction; on a key
+    collision, replay the winner."""
     lines, total = price_items(data.items)
     try:
         with session.begin():
             rows = repository.add_order(
                 session=session,
-                user_id=data.user_id,
+                user_id=user.id,
                 currency=data.currency,
                 lines=lines,
                 total=total,
+                buyer_name=user.name,
+                buyer_email=user.email,
                 idempotency_key=idempotency_key,
                 request_hash=fingerprint,
             )
@@ -130,15 +159,19 @@ def store_order(
     except repository.IdempotencyKeyTakenError:
         if idempotency_key is None or fingerprint is None:
             raise
-    replay = _find_replay(session=session, key=idempotency_key, fingerprint=fingerprint)
+    replay = _find_replay(
+        session=session, user_id=user.id, key=idempotency_key, fingerprint=fingerprint
+    )
     if replay is None:  # pragma: no cover - the winner's row exists once its insert blocked ours
         raise RuntimeError("idempotency key taken but no order holds it")
     return replay
 
 
-def _find_replay(*, session: Session, key: str, fingerprint: str) -> PlacedOrder | None:
+def _find_replay(
+    *, session: Session, user_id: int, key: str, fingerprint: str
+) -> PlacedOrder | None:
     with session.begin():
-        rows = repository.get_order_by_idempotency_key(session=session, key=key)
+        rows = repository.get_order_by_idempotency_key(session=session, user_id=user_id, key=key)
         if rows is None:
             return None
         if rows.order.request_hash != fingerprint:
@@ -146,15 +179,16 @@ def _find_replay(*, session: Session, key: str, fingerprint: str) -> PlacedOrder
         return PlacedOrder(order=_public(rows), replayed=True)
 
 
-def get_order(*, session: Session, order_id: int) -> OrderPublic:
+def get_order(*, session: Session, order_id: int, user_id: int) -> OrderPublic:
+    """The buyer's order; another buyer's is ``OrderNotFoundError`` like a missing one."""
     with session.begin():
-        rows = repository.get_order(session=session, order_id=order_id)
+        rows = repository.get_order(session=session, order_id=order_id, user_id=user_id)
         if rows is None:
             raise OrderNotFoundError(order_id)
         return _public(rows)
 
 
-def list_orders(*, session: Session, user_id: int | None, limit: int, offset: int) -> OrderPage:
+def list_orders(*, session: Session, user_id: int, limit: int, offset: int) -> OrderPage:
     with session.begin():
         rows, total = repository.list_orders(
             session=session, user_id=user_id, limit=limit, offset=offset

@@ -6,6 +6,14 @@ session's migrated PostgreSQL database (``settings`` from ``user-service/tests/c
 Before an interaction the verifier asks for its provider states; ``ProviderStates`` sets them up
 through the service layer (``user_service.service``), and tears them down after it.
 
+Bearer tokens: a pact holds an example token, which no provider would accept (it is signed by a
+throw-away key and long expired). The states choose the token the interaction runs with, and
+``MintedTokens``, a request filter around the app, puts it in the ``Authorization`` header of the
+replayed request: a fresh token for the state's user, signed with the app's key ("a user exists",
+"no user exists"), or one signed by a key user-service does not publish ("the token is not
+accepted"). The filter only swaps the credential; a request the consumer sent without one is
+replayed without one.
+
 A state handler must never raise into the verifier (it retries a failed state change for about
 two minutes): errors, unknown states included, are recorded and returned at once, and the test
 reports them with the verifier's output.
@@ -28,12 +36,16 @@ from typing import Any
 
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pact import Verifier
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from user_service import service
+from user_service.config import Settings
 from user_service.models import UserCreate
+from user_service.passwords import PasswordHasher
+from user_service.signing import KeyRing
 
 SERVICE = Path(__file__).resolve().parents[2].name
 HOST = "127.0.0.1"
@@ -81,12 +93,17 @@ class ProviderStates:
     """
 
     engine: Engine
+    keyring: KeyRing
+    settings: Settings
+    hasher: PasswordHasher
     errors: list[str] = field(default_factory=list)
+    token: str | None = None  # what MintedTokens sends as the bearer token
 
     def __call__(self, state: str, action: str, parameters: dict[str, Any] | None) -> None:
         handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "a user exists": self._user_exists,
             "no user exists": self._no_user_exists,
+            "the token is not accepted": self._token_not_accepted,
         }
         if state == "":  # the verifier's generic per-interaction hook: nothing to do
             return
@@ -112,20 +129,66 @@ class ProviderStates:
             raise ValueError(f"parameter 'id' must be a positive integer, got {user_id!r}")
         return user_id
 
+    def _mint(self, subject: str, keyring: KeyRing | None = None) -> str:
+        return (
+            (keyring or self.keyring)
+            .issue(
+                subject=subject,
+                roles=[],
+                issuer=self.settings.token_issuer,
+                audience=self.settings.token_audience,
+                ttl=300,
+            )
+            .token
+        )
+
     def _user_exists(self, action: str, parameters: dict[str, Any]) -> None:
         user_id = self._user_id(parameters)
         with Session(self.engine) as session:
             if action == "setup":
-                data = UserCreate(name="Ada Lovelace", email=f"user{user_id}@example.com")
-                service.create_user(session=session, data=data, user_id=user_id)
+                data = UserCreate(
+                    name="Ada Lovelace",
+                    email=f"user{user_id}@example.com",
+                    password="correct horse battery staple",
+                )
+                service.create_user(session=session, data=data, hasher=self.hasher, user_id=user_id)
+                self.token = self._mint(str(user_id))  # the user's own token
             else:
                 service.delete_users(session=session, user_ids=[user_id])
+                self.token = None
 
     def _no_user_exists(self, action: str, parameters: dict[str, Any]) -> None:
         user_id = self._user_id(parameters)
         if action == "setup":
             with Session(self.engine) as session:
                 service.delete_users(session=session, user_ids=[user_id])
+            self.token = self._mint(str(user_id))  # a valid token whose user is gone
+        else:
+            self.token = None
+
+    def _token_not_accepted(self, action: str, parameters: dict[str, Any]) -> None:
+        if action == "setup":  # right kid and claims, but signed by a key nobody published
+            foreign = KeyRing({self.keyring.signing_kid: Ed25519PrivateKey.generate()})
+            self.token = self._mint(str(parameters.get("id", 42)), foreign)
+        else:
+            self.token = None
+
+
+class MintedTokens:
+    """The request filter: replaces the bearer token of each replayed request by the one the
+    interaction's provider states chose (pure ASGI, around the real app)."""
+
+    def __init__(self, app: ASGIApp, states: ProviderStates) -> None:
+        self.app = app
+        self.states = states
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.states.token is not None:
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+            if len(headers) != len(scope["headers"]):
+                headers.append((b"authorization", f"Bearer {self.states.token}".encode()))
+                scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
 
 
 @dataclass(frozen=True)
@@ -178,9 +241,16 @@ def pact_files(pytestconfig: pytest.Config, provider_name: str) -> list[Path]:
 
 
 @pytest.fixture
-def provider_states(db_engine: Engine) -> ProviderStates:
+def provider_states(db_engine: Engine, keyring: KeyRing, settings: Settings) -> ProviderStates:
     """Provider states on the session's database, emptied before the test."""
-    return ProviderStates(db_engine)
+    hasher = PasswordHasher()  # the defaults: a registration as in production
+    return ProviderStates(db_engine, keyring, settings, hasher)
+
+
+@pytest.fixture
+def with_tokens(provider_states: ProviderStates) -> Callable[[ASGIApp], ASGIApp]:
+    """``with_tokens(app)``: the app behind the request filter that supplies valid tokens."""
+    return lambda app: MintedTokens(app, provider_states)
 
 
 @dataclass(frozen=True)

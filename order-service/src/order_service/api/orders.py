@@ -1,4 +1,4 @@
-"""``/orders``: place (idempotently), read and list orders."""
+"""``/orders``: place (idempotently), read and list the caller's orders (bearer token)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import SessionsDep, UsersDep
-from order_service.models import (
-    IDEMPOTENCY_KEY_MAX,
-    USER_ID_MAX,
-    OrderCreate,
-    OrderPage,
-    OrderPublic,
-)
+from order_service.api.deps import BuyerDep, SessionsDep, UsersDep
+from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -33,7 +27,8 @@ IdempotencyKey = Annotated[
 
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 _responses: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such order", **_PROBLEM},
+    401: {"description": "No bearer token, or one that is refused", **_PROBLEM},
+    404: {"description": "No such order among the caller's", **_PROBLEM},
     413: {"description": "Body over 64 KiB", **_PROBLEM},
     422: {
         "description": "Invalid request, unknown user, or Idempotency-Key reused with another body",
@@ -50,19 +45,23 @@ _responses: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderPublic,
-    responses={k: _responses[k] for k in (413, 422, 503)},
+    responses={k: _responses[k] for k in (401, 413, 422, 503)},
 )
 async def create_order(
     data: OrderCreate,
+    buyer: BuyerDep,
     sessions: SessionsDep,
     users: UsersDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderPublic:
+    """Place an order for the caller (the token's subject), with a snapshot of their name and
+    email as user-service has them now."""
     placed = await service.place_order(
         sessions=sessions,
         users=users,
+        buyer=buyer,
         data=data,
         idempotency_key=idempotency_key,
         request_id=getattr(request.state, "request_id", None),
@@ -76,19 +75,23 @@ async def create_order(
 @router.get(
     "/{order_id}",
     response_model=OrderPublic,
-    responses={k: _responses[k] for k in (404, 422, 503)},
+    responses={k: _responses[k] for k in (401, 404, 422, 503)},
 )
-def get_order(order_id: OrderId, sessions: SessionsDep) -> OrderPublic:
+def get_order(order_id: OrderId, buyer: BuyerDep, sessions: SessionsDep) -> OrderPublic:
+    """One of the caller's orders; someone else's id is a 404, like a missing one."""
     with sessions() as session:
-        return service.get_order(session=session, order_id=order_id)
+        return service.get_order(session=session, order_id=order_id, user_id=buyer.user_id)
 
 
-@router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (422, 503)})
+@router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (401, 422, 503)})
 def list_orders(
+    buyer: BuyerDep,
     sessions: SessionsDep,
-    user_id: Annotated[int | None, Query(ge=1, le=USER_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrderPage:
+    """The caller's orders, by id."""
     with sessions() as session:
-        return service.list_orders(session=session, user_id=user_id, limit=limit, offset=offset)
+        return service.list_orders(
+            session=session, user_id=buyer.user_id, limit=limit, offset=offset
+        )

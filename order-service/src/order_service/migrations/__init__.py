@@ -27,15 +27,34 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def upgrade_head(settings: Settings) -> str | None:
-    """Apply every pending revision in one transaction; returns the head revision."""
+    """Apply every pending revision in one transaction; returns the head revision.
+
+    Run as the role that owns the schema. With ``db_app_role`` set (PostgreSQL), the same
+    transaction grants that role DML on every table and sequence and nothing else: the app
+    connects as it and can neither change the schema nor read another service's tables.
+    """
     engine = make_engine(settings)
     try:
         with engine.begin() as connection:
             config = alembic_config(connection)
             command.upgrade(config, "head")
+            if settings.db_app_role and connection.dialect.name == "postgresql":
+                grant_dml(connection, settings.db_app_role)
         return command_head(config)
     finally:
         engine.dispose()
+
+
+def grant_dml(connection: Connection, role: str) -> None:
+    """SELECT/INSERT/UPDATE/DELETE on the tables, USAGE on the sequences, to ``role``."""
+    quoted = connection.dialect.identifier_preparer.quote(role)
+    for statement in (
+        f"GRANT USAGE ON SCHEMA public TO {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+        f"REVOKE ALL ON TABLE {VERSION_TABLE} FROM {quoted}",  # the schema's history is not its
+    ):
+        connection.exec_driver_sql(statement)
 
 
 def command_head(config: Config) -> str | None:
