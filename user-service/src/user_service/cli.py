@@ -79,7 +79,7 @@ def new_key(directory: Path, kid: str | None) -> int:
     except (SigningKeyError, FileExistsError) as exc:
         print(f"user-service: {exc}", file=sys.stderr)
         return 1
-    print(f"new signing key {path} (kid {path.stem}); it signs from the next start on")
+    print(f"new signing key {path} (kid {path.stem}); the newest key signs once the service starts")
     return 0
 
 
