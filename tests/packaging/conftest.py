@@ -102,6 +102,17 @@ VARIANTS: dict[str, Variant] = {
             + [f"{s}.postgresql.networkPolicy.enabled=true" for s in SERVICE_CHARTS]
         ),
     ),
+    # the knobs the least-privilege rules depend on: another database port, metrics scraped,
+    # signing keys from a Secret of one's own
+    "shop-secured-options": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "user-service.postgresql.service.port=6543",
+            "user-service.serviceMonitor.enabled=true",
+            "user-service.signingKeys.existingSecret=my-signing-keys",
+        ),
+    ),
     "shop-pdb": Variant(
         "shop",
         (
