@@ -28,21 +28,25 @@ PYTEST := $(BIN)/pytest
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): constraints.txt requirements-dev.txt user-service/pyproject.toml order-service/pyproject.toml
+KIT := libs/service-kit
+
+$(STAMP): constraints.txt requirements-dev.txt $(KIT)/pyproject.toml \
+  user-service/pyproject.toml order-service/pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python 3.11+ is required)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt \
-	  -e ./user-service -e ./order-service -r requirements-dev.txt
+	  -e ./$(KIT) -e ./user-service -e ./order-service -r requirements-dev.txt
 	touch $@
 
 .PHONY: install
-install: $(STAMP) ## Create .venv with both services (editable) and the dev tools
+install: $(STAMP) ## Create .venv with the service kit, both services (editable) and the dev tools
 
 .PHONY: lock
 lock: ## Re-pin constraints.txt from a fresh resolve of the declared dependencies
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet -e ./user-service -e ./order-service -r requirements-dev.txt
+	.lock-venv/bin/pip install --quiet -e ./$(KIT) -e ./user-service -e ./order-service \
+	  -r requirements-dev.txt
 	{ echo "# Pinned versions for the dev environment; regenerate with 'make lock'."; \
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > constraints.txt
 	rm -rf .lock-venv
@@ -70,13 +74,13 @@ test: $(STAMP) tools ## All local tests: unit, integration (PostgreSQL), contrac
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
-	$(PYTEST) -q user-service/tests/unit order-service/tests/unit
+	$(PYTEST) -q $(KIT)/tests/unit user-service/tests/unit order-service/tests/unit
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict over the whole repository
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy user-service/src order-service/src bench devtools
+	$(BIN)/mypy $(KIT)/src user-service/src order-service/src bench devtools
 
 .PHONY: fmt
 fmt: $(STAMP) ## Format and auto-fix with ruff
@@ -108,8 +112,12 @@ RELEASE ?= shop
 
 .PHONY: images
 images: ## Build the two service images (tag: git sha) and the PostgreSQL image with $DOCKER_HOST
-	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t user-service:$(GIT_SHA) user-service
-	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t order-service:$(GIT_SHA) order-service
+	# A service's build context is the repository root (its image installs libs/ too);
+	# .dockerignore keeps that context to the few files the Dockerfiles copy.
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t user-service:$(GIT_SHA) \
+	  -f user-service/Dockerfile .
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t order-service:$(GIT_SHA) \
+	  -f order-service/Dockerfile .
 	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t postgres-debian:15 images/postgres
 
 .PHONY: deploy

@@ -38,7 +38,7 @@ done
   || die "the cluster in ${KUBECONFIG:-~/.kube/config} does not answer ('$KUBECTL version' failed)"
 
 sha=$(git rev-parse HEAD)
-if [ -n "$(git status --porcelain -- user-service order-service $POSTGRES_CONTEXT helm)" ]; then
+if [ -n "$(git status --porcelain -- libs user-service order-service $POSTGRES_CONTEXT helm)" ]; then
   echo "e2e-cluster: warning: uncommitted changes; images tagged $sha contain them" >&2
 fi
 TAG="${E2E_IMAGE_TAG:-$sha}"
@@ -60,19 +60,22 @@ report() {
 }
 trap report EXIT
 
-build() {  # build IMAGE CONTEXT: each Dockerfile's context is its own folder
-  local image=$1 context=$2 start=$SECONDS
-  local log="$ARTIFACTS/build-${context//\//-}.log"
-  if ! "$DOCKER" build --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" "$context" >"$log" 2>&1; then
+build() {  # build IMAGE DOCKERFILE CONTEXT
+  local image=$1 dockerfile=$2 context=$3 start=$SECONDS
+  local log="$ARTIFACTS/build-${image%%:*}.log"
+  if ! "$DOCKER" build --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$image" -f "$dockerfile" "$context" \
+    >"$log" 2>&1; then
     tail -40 "$log" >&2
     die "building $image failed (whole log: $log)"
   fi
   echo "    built $image ($((SECONDS - start))s)"
 }
 build_images() {
-  build "user-service:$TAG" user-service
-  build "order-service:$TAG" order-service
-  build "$POSTGRES_REPOSITORY:$PG_TAG" "$POSTGRES_CONTEXT"
+  # The services build from the repository root (they install libs/service-kit; .dockerignore
+  # keeps the context small); PostgreSQL from its own folder.
+  build "user-service:$TAG" user-service/Dockerfile .
+  build "order-service:$TAG" order-service/Dockerfile .
+  build "$POSTGRES_REPOSITORY:$PG_TAG" "$POSTGRES_CONTEXT/Dockerfile" "$POSTGRES_CONTEXT"
 }
 
 deploy() {

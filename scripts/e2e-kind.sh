@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make e2e`: the end-to-end suite on a developer machine with Docker, kind and skaffold.
 # Creates the kind cluster $KIND_CLUSTER (default shop) or reuses it, builds the bundled
-# PostgreSQL image (images/postgres) and loads it into kind, builds both services and deploys the
+# PostgreSQL image (images/postgres) and loads it into kind, builds both services (skaffold.yaml:
+# from the repository root, so their images install libs/service-kit) and deploys the
 # umbrella chart as release `shop` with `skaffold run -p e2e` (local images loaded into kind, no
 # push), then runs tests-e2e (journeys and faults) against that release. The cluster is kept for the
 # next run; `kind delete cluster --name shop` removes it. Extra arguments go to pytest.

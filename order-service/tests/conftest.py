@@ -27,14 +27,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from order_service.api.deps import get_token_verifier, get_user_directory
-from order_service.cli import migrate
+from order_service.api.deps import get_user_directory
 from order_service.clients.breaker import CircuitBreaker
 from order_service.clients.user_service import UserServiceClient
 from order_service.config import Settings
-from order_service.db import make_engine
 from order_service.main import create_app
-from order_service.tokens import JwksCache, TokenVerifier, public_jwk
+from order_service.migrations import MIGRATIONS
+from service_kit.auth import get_token_verifier
+from service_kit.db import make_engine
+from service_kit.tokens import JwksCache, TokenVerifier, public_jwk
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -197,7 +198,7 @@ def make_client(clock: FakeClock) -> Callable[..., UserServiceClient]:
 @pytest.fixture(scope="session")
 def database_url(create_database: Callable[[str], str]) -> str:
     url = create_database("order_service")
-    migrate(Settings(database_url=url))
+    MIGRATIONS.upgrade_head(Settings(database_url=url))
     return url
 
 

@@ -57,11 +57,15 @@ def artifacts(build: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {a["image"]: a for a in build["artifacts"]}
 
 
-def test_each_image_is_built_from_its_own_folder_on_a_chosen_base(config: dict[str, Any]) -> None:
+def test_each_image_is_built_from_the_root_with_its_own_dockerfile_on_a_chosen_base(
+    config: dict[str, Any],
+) -> None:
+    """The root context holds libs/, which every service image installs."""
     for build in [config["build"], *(p["build"] for p in config["profiles"])]:
         for name, artifact in artifacts(build).items():
-            assert artifact["context"] == name
-            assert (REPO / name).is_dir()
+            assert artifact["context"] == "."
+            assert artifact["docker"]["dockerfile"] == f"{name}/Dockerfile"
+            assert (REPO / name / "Dockerfile").is_file()
             assert "BASE_IMAGE" in artifact["docker"]["buildArgs"]
 
 
@@ -77,15 +81,24 @@ def test_built_images_are_set_on_each_chart_image_values(config: dict[str, Any])
         assert {"repository", "tag"} <= set(values["image"])
 
 
-def test_dev_profile_builds_the_dev_target_and_syncs_python_sources(
+def test_dev_profile_builds_the_dev_target_and_syncs_the_service_and_kit_sources(
     config: dict[str, Any],
 ) -> None:
+    """Each rule lands where the dev image's editable installs are (see the Dockerfiles)."""
     dev = next(p for p in config["profiles"] if p["name"] == "dev")
-    for artifact in artifacts(dev["build"]).values():
+    for name, artifact in artifacts(dev["build"]).items():
         assert artifact["docker"]["target"] == "dev"
         assert artifact["sync"]["manual"] == [
-            {"src": "src/**/*.py", "dest": "/app/src", "strip": "src/"}
+            {"src": f"{name}/src/**/*.py", "dest": "/app/src", "strip": f"{name}/src/"},
+            {
+                "src": "libs/service-kit/src/**/*.py",
+                "dest": "/app/libs/service-kit/src",
+                "strip": "libs/service-kit/src/",
+            },
         ]
+        dockerfile = (REPO / name / "Dockerfile").read_text()
+        assert f"COPY {name}/src ./src" in dockerfile
+        assert "COPY libs/service-kit/src ./libs/service-kit/src" in dockerfile
     release = dev["deploy"]["helm"]["releases"][0]
     assert (
         release["setValueTemplates"] == config["deploy"]["helm"]["releases"][0]["setValueTemplates"]

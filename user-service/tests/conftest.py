@@ -22,11 +22,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
+from service_kit.db import make_engine
 from user_service import service
-from user_service.cli import migrate
 from user_service.config import Settings
-from user_service.db import make_engine
 from user_service.main import create_app
+from user_service.migrations import MIGRATIONS
 from user_service.models import Role
 from user_service.signing import KeyRing, generate_key
 
@@ -49,7 +49,7 @@ def keyring(keys_dir: Path) -> KeyRing:
 @pytest.fixture(scope="session")
 def database_url(create_database: Callable[[str], str], keys_dir: Path) -> str:
     url = create_database("user_service")
-    migrate(Settings(database_url=url, keys_dir=keys_dir))
+    MIGRATIONS.upgrade_head(Settings(database_url=url, keys_dir=keys_dir))
     return url
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, text
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -102,10 +102,6 @@ def list_orders(
     orders = list(session.exec(query.order_by(col(Order.id)).limit(limit).offset(offset)))
     total = session.exec(count).one()
     return _with_items(session, orders), int(total)
-
-
-def ping(*, session: Session) -> None:
-    session.execute(text("SELECT 1"))
 
 
 def _with_items(session: Session, orders: list[Order]) -> list[OrderRows]:

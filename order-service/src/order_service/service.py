@@ -198,8 +198,3 @@ def list_orders(*, session: Session, user_id: int, limit: int, offset: int) -> O
 
 def _public(rows: OrderRows) -> OrderPublic:
     return OrderPublic.from_rows(rows.order, rows.items)
-
-
-def check_database(*, session: Session) -> None:
-    """Raises the driver's error when the database does not answer."""
-    repository.ping(session=session)

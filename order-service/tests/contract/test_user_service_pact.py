@@ -35,8 +35,8 @@ from pact.interaction import HttpInteraction
 
 from order_service.clients.user_service import UserServiceClient
 from order_service.errors import TokenRefusedError
-from order_service.tokens import keys_from_jwks
 from order_service.users import UserRef
+from service_kit.tokens import keys_from_jwks
 
 pytestmark = [pytest.mark.contract, pytest.mark.anyio]
 

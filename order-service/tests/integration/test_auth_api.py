@@ -203,7 +203,7 @@ def test_a_key_that_cannot_be_fetched_is_503_not_401(
     """user-service down before any key was fetched: the token may be good, we cannot tell."""
     fake_user_service.down = True
     response = client.get("/orders")
-    _problem(response, 503, "user-service-unavailable")
+    _problem(response, 503, "token-issuer-unavailable")
     assert "retry-after" in response.headers
 
 

@@ -12,9 +12,9 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from order_service import service
-from order_service.db import make_session_factory
 from order_service.models import Order, OrderCreate, OrderItem
 from order_service.users import UserRef
+from service_kit.db import make_session_factory
 
 pytestmark = pytest.mark.integration
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from order_service.metrics import REGISTRY
+from service_kit.metrics import REGISTRY
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from order_service.cli import main, migrate
+from order_service.cli import main
 from order_service.config import Settings, get_settings
+from order_service.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.integration
 
@@ -18,8 +19,8 @@ def test_migrate_creates_the_tables_and_its_own_version_table_on_postgresql(
     create_database: Callable[[str], str],
 ) -> None:
     url = create_database("order_migrate")
-    migrate(Settings(database_url=url))
-    migrate(Settings(database_url=url))  # a second run is a no-op
+    MIGRATIONS.upgrade_head(Settings(database_url=url))
+    MIGRATIONS.upgrade_head(Settings(database_url=url))  # a second run is a no-op
     engine = create_engine(url)
     try:
         tables = set(inspect(engine).get_table_names())

@@ -10,7 +10,7 @@ import pytest
 
 from order_service.clients.user_service import UserServiceClient
 from order_service.errors import CircuitOpenError, UserServiceUnavailableError
-from order_service.metrics import REGISTRY
+from service_kit.metrics import REGISTRY
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 

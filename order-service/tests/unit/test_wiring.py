@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import inspect
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from order_service.api import health, orders
+from order_service.api import orders
 from order_service.config import Settings
-from order_service.log import configure_logging
+from service_kit import health
 
 
 def _dependency_calls(dependant: Dependant) -> Iterator[Any]:
@@ -51,9 +50,3 @@ def test_default_keepalive_keeps_every_pooled_connection_to_user_service() -> No
     """Fewer keep-alive than pool slots closes and reopens connections under load."""
     settings = Settings()
     assert settings.user_service_max_keepalive == settings.user_service_max_connections
-
-
-def test_logging_leaves_httpx_request_lines_out_at_info() -> None:
-    configure_logging("INFO")
-    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
-    assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)

@@ -81,10 +81,6 @@ def delete_users(*, session: Session, user_ids: Collection[int] | None = None) -
     return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
 
 
-def ping(*, session: Session) -> None:
-    session.execute(text("SELECT 1"))
-
-
 def _is_email_violation(exc: IntegrityError) -> bool:
     diag = getattr(exc.orig, "diag", None)  # psycopg2
     if diag is not None:

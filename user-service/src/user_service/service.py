@@ -10,9 +10,11 @@ from collections.abc import Collection
 
 from sqlmodel import Session
 
+from service_kit.auth import ForbiddenError
+from service_kit.tokens import Principal
 from user_service import repository
 from user_service.errors import (
-    ForbiddenError,
+    REALM,
     InvalidCredentialsError,
     LoginThrottledError,
     UserNotFoundError,
@@ -20,7 +22,6 @@ from user_service.errors import (
 from user_service.models import Role, User, UserCreate, UserPage, UserPublic
 from user_service.passwords import PASSWORD_MAX, PasswordHasher
 from user_service.throttle import LoginThrottle
-from user_service.tokens import Principal
 
 LOGIN_NAME_MAX = 320
 
@@ -85,12 +86,12 @@ def authorize_read(principal: Principal, user_id: int) -> None:
     """A user reads their own record; an admin reads any. Checked before any lookup, so a 403
     says nothing about whether the user exists."""
     if principal.user_id != user_id and Role.ADMIN.value not in principal.roles:
-        raise ForbiddenError("A token may read only its own user.")
+        raise ForbiddenError(REALM, "A token may read only its own user.")
 
 
 def authorize_list(principal: Principal) -> None:
     if Role.ADMIN.value not in principal.roles:
-        raise ForbiddenError("Only an admin may list users.")
+        raise ForbiddenError(REALM, "Only an admin may list users.")
 
 
 def get_user(*, session: Session, user_id: int) -> UserPublic:
@@ -122,8 +123,3 @@ def delete_users(*, session: Session, user_ids: Collection[int] | None = None) -
     deleted = repository.delete_users(session=session, user_ids=user_ids)
     session.commit()
     return deleted
-
-
-def check_database(*, session: Session) -> None:
-    """Raises the driver's error when the database does not answer."""
-    repository.ping(session=session)

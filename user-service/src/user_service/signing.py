@@ -20,7 +20,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from user_service.tokens import ALGORITHM, public_jwk
+from service_kit.tokens import ALGORITHM, public_jwk
 
 KID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from user_service.metrics import REGISTRY
+from service_kit.metrics import REGISTRY
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,11 @@ from sqlalchemy.exc import ProgrammingError
 from sqlmodel import SQLModel
 
 from user_service import models
-from user_service.cli import migrate
 from user_service.config import Settings
 from user_service.main import create_app
-from user_service.migrations import VERSION_TABLE
+from user_service.migrations import MIGRATIONS
+
+VERSION_TABLE = MIGRATIONS.version_table
 
 # SQLModel.metadata is process-wide: when order-service's tests run in the same session its
 # tables are registered there too. Compare only the tables this service's models define.
@@ -89,7 +90,9 @@ def test_the_app_role_may_read_and_write_rows_but_not_change_the_schema(
 ) -> None:
     """Least privilege: migrate as the owner (granting DML to the app role), serve as the app."""
     roles = create_database_with_roles("users_lp")
-    migrate(Settings(database_url=roles.owner_url, db_app_role=roles.app_role, keys_dir=keys_dir))
+    MIGRATIONS.upgrade_head(
+        Settings(database_url=roles.owner_url, db_app_role=roles.app_role, keys_dir=keys_dir)
+    )
     app_settings = Settings(
         database_url=roles.app_url,
         keys_dir=keys_dir,

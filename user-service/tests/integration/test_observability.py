@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from user_service.log import configure_logging
+from service_kit.log import configure_logging
 
 PW = {"password": "correct horse battery staple"}
 

@@ -9,17 +9,17 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from user_service.cli import migrate
 from user_service.config import Settings
 from user_service.main import create_app
+from user_service.migrations import MIGRATIONS
 
 PW = {"password": "correct horse battery staple"}
 
 
 def test_migrate_and_serve_on_sqlite_create_its_directory(tmp_path: Path, keys_dir: Path) -> None:
     settings = Settings(database_url=f"sqlite:///{tmp_path}/nested/dir/users.db", keys_dir=keys_dir)
-    migrate(settings)
-    migrate(settings)  # idempotent
+    MIGRATIONS.upgrade_head(settings)
+    MIGRATIONS.upgrade_head(settings)  # idempotent
     assert (tmp_path / "nested" / "dir" / "users.db").exists()
 
     app = create_app(settings)

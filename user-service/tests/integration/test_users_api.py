@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from user_service.api.deps import get_sessions
+from service_kit.deps import get_sessions
 
 if TYPE_CHECKING:
     from conftest import Identity  # the fixture's class (user-service/tests/conftest.py)

@@ -92,3 +92,30 @@ def test_throttle_forgets_the_oldest_names_beyond_its_bound() -> None:
         throttle.failure(name)
     assert throttle.retry_after("a") is None
     assert throttle.retry_after("c") == 60
+
+
+def test_issued_tokens_carry_every_claim_and_the_signing_kid() -> None:
+    """KeyRing.issue: iss, aud, sub, exp, iat, nbf, jti, roles; the kid sorting last signs."""
+    from datetime import UTC, datetime
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from user_service.signing import KeyRing
+
+    ring = KeyRing(
+        {"2026-01": Ed25519PrivateKey.generate(), "2026-06": Ed25519PrivateKey.generate()}
+    )
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    issued = ring.issue(subject="7", roles=["admin"], issuer="user-service", audience="shop",
+                        ttl=600, now=now)  # fmt: skip
+    assert jwt.get_unverified_header(issued.token) == {
+        "alg": "EdDSA",
+        "kid": "2026-06",
+        "typ": "JWT",
+    }
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    assert claims == {"iss": "user-service", "aud": "shop", "sub": "7", "iat": int(now.timestamp()),
+                      "nbf": int(now.timestamp()), "exp": int(now.timestamp()) + 600,
+                      "jti": issued.token_id, "roles": ["admin"]}  # fmt: skip
+    assert [key["kid"] for key in ring.jwks()["keys"]] == ["2026-06", "2026-01"]

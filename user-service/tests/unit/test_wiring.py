@@ -9,7 +9,8 @@ from typing import Any
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from user_service.api import health, users
+from service_kit import health
+from user_service.api import users
 
 
 def _dependency_calls(dependant: Dependant) -> Iterator[Any]:

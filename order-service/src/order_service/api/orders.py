@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import BuyerDep, SessionsDep, UsersDep
+from order_service.api.deps import BuyerDep, UsersDep
 from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
+from service_kit.deps import SessionsDep
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 

@@ -56,8 +56,8 @@ from order_service.errors import (
     TokenRefusedError,
     UserServiceUnavailableError,
 )
-from order_service.metrics import REGISTRY
 from order_service.users import UserRef
+from service_kit.metrics import REGISTRY
 
 if TYPE_CHECKING:
     from order_service.config import Settings

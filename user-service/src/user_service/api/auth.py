@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from starlette.concurrency import run_in_threadpool
 
+from service_kit.deps import SessionsDep
 from user_service import service
-from user_service.api.deps import HasherDep, KeyRingDep, SessionsDep, SettingsDep, ThrottleDep
+from user_service.api.deps import HasherDep, KeyRingDep, SettingsDep, ThrottleDep
 from user_service.models import AccessToken, Role
 
 router = APIRouter(tags=["identity"])

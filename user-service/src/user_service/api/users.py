@@ -11,8 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
+from service_kit.deps import SessionsDep
 from user_service import service
-from user_service.api.deps import HasherDep, PrincipalDep, SessionsDep
+from user_service.api.deps import HasherDep, PrincipalDep
 from user_service.models import UserCreate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])

@@ -1,10 +1,9 @@
-"""Engine and sessions: the connection to the database, built from Settings, nothing else.
+"""Engine and sessions: the connection to the database, built from settings, nothing else.
 
 PostgreSQL gets a bounded pool, liveness checks on checkout and a connect timeout, so an
 outage fails fast (503) instead of hanging requests. ``hide_parameters``: a failed statement's
 error (and so its log line) shows the SQL but never the values bound to it (emails, hashes).
-SQLite is the embedded fallback for
-running locally, never what tests of the data layer use.
+SQLite is the embedded fallback for running locally, never what tests of the data layer use.
 """
 
 from __future__ import annotations
@@ -12,23 +11,24 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from order_service.config import Settings
+from service_kit.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(settings: ServiceSettings) -> Engine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
         if settings.uses_default_database:
             logger.warning(
-                "ORDER_SERVICE_DATABASE_URL is not set: using the embedded SQLite file %s; "
+                "%s is not set: using the embedded SQLite file %s; "
                 "set it to a PostgreSQL URL for anything but local runs",
+                settings.env_name("database_url"),
                 url.database,
             )
         if url.database and url.database != ":memory:":
@@ -44,7 +44,7 @@ def make_engine(settings: Settings) -> Engine:
         hide_parameters=True,
         connect_args={
             "connect_timeout": settings.db_connect_timeout,
-            "application_name": "order-service",
+            "application_name": settings.service_name,
         },
     )
 
@@ -57,3 +57,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     does the blocking work.
     """
     return sessionmaker(engine, class_=Session, expire_on_commit=False)
+
+
+def ping(session: Session) -> None:
+    """Raises the driver's error when the database does not answer."""
+    session.execute(text("SELECT 1"))

@@ -52,6 +52,6 @@ def configure_logging(level: str, *, stream: TextIO | None = None) -> None:
         logging.getLogger(name).propagate = True
     # The middleware writes the access log (with duration and request id); uvicorn's is off.
     logging.getLogger("uvicorn.access").disabled = True
-    # httpx logs every request at INFO; the client logs retries and failures itself, and a line
-    # per user-service call would double the log volume of every order.
+    # httpx logs every outgoing request at INFO; a client logs its retries and failures itself,
+    # and a line per call to another service would double the log volume of every request.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

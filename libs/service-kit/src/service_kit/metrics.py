@@ -1,8 +1,9 @@
 """Prometheus metrics: what the request middleware records and what ``GET /metrics`` exposes.
 
 prometheus-client writes the exposition format (text or OpenMetrics, by the scraper's
-``Accept``). The service keeps its own ``REGISTRY`` rather than the library's global one (the
-tests import both services into one process), served as is with one worker. With several,
+``Accept``). ``REGISTRY`` is the kit's own, not the library's global one: what a service adds
+(``registry=REGISTRY``) is scraped, what some library registers globally is not. It is served as
+is with one worker. With several,
 ``serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory before uvicorn forks: each
 worker writes its samples there and a scrape of any worker aggregates them all
 (``MultiProcessCollector``; the ``process_*``/``python_*`` collectors are then absent).

@@ -1,14 +1,16 @@
 """Request metrics recorded by the middleware, and the ``/metrics`` exposition (in memory)."""
 
+from __future__ import annotations
+
 import asyncio
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
-from user_service.metrics import REGISTRY
-from user_service.metrics import router as metrics_router
-from user_service.middleware import RequestContextMiddleware
+from service_kit.metrics import REGISTRY
+from service_kit.metrics import router as metrics_router
+from service_kit.middleware import RequestContextMiddleware
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +23,7 @@ def _app() -> RequestContextMiddleware:
         return {"id": thing_id}
 
     app.include_router(metrics_router)
-    return RequestContextMiddleware(app, max_body_size=10)
+    return RequestContextMiddleware(app, max_body_size=10, access_logger="example_service.access")
 
 
 def _get(path: str, method: str = "GET", **kwargs: object) -> httpx.Response:

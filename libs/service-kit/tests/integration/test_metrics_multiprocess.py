@@ -15,12 +15,12 @@ import pytest
 pytestmark = pytest.mark.integration
 
 RECORD = (
-    "from user_service.metrics import observe_request; "
+    "from service_kit.metrics import observe_request; "
     "observe_request('GET', '/users/{user_id}', 200, 0.002)"
 )
 SCRAPE = (
     "from prometheus_client import generate_latest; "
-    "from user_service.metrics import _registry; "
+    "from service_kit.metrics import _registry; "
     "print(generate_latest(_registry()).decode())"
 )
 

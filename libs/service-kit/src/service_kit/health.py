@@ -1,7 +1,7 @@
-"""Probes: liveness is the process alone; readiness asks the database for ``SELECT 1``.
+"""Probes: liveness is the process alone; readiness asks the service's database for ``SELECT 1``.
 
-Readiness never asks user-service: a dead dependency must not take this service out of its
-load balancer too (orders then answer 503 one by one, reads keep working).
+Readiness never asks another service: a dead dependency must not take its callers out of their
+load balancers too (their calls then fail one by one, with a problem, and the rest keeps working).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from order_service import service
-from order_service.api.deps import SessionsDep
+from service_kit.db import ping
+from service_kit.deps import SessionsDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -29,5 +29,5 @@ async def live() -> Status:
 @router.get("/ready", responses={503: {"description": "Database unavailable"}})
 def ready(sessions: SessionsDep) -> Status:
     with sessions() as session:
-        service.check_database(session=session)
+        ping(session)
     return Status()

@@ -1,5 +1,7 @@
 """Request-id and access-log middleware on a bare ASGI app (in memory, no network)."""
 
+from __future__ import annotations
+
 import asyncio
 import io
 import json
@@ -14,8 +16,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from user_service.log import configure_logging, current_request_id
-from user_service.middleware import RequestContextMiddleware, accept_request_id
+from service_kit.log import configure_logging, current_request_id
+from service_kit.middleware import RequestContextMiddleware, accept_request_id
+
+pytestmark = pytest.mark.unit
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
@@ -31,7 +35,7 @@ def test_missing_or_unsafe_request_id_is_replaced_by_uuid4_hex(value: str | None
 
 
 async def _echo(request: Request) -> JSONResponse:
-    logging.getLogger("user_service.test").info("inside handler")
+    logging.getLogger("example_service.test").info("inside handler")
     return JSONResponse({"request_id": current_request_id(), "state": request.state.request_id})
 
 
@@ -43,7 +47,7 @@ def _app() -> RequestContextMiddleware:
             raise RuntimeError("secret internals")
         await starlette_app(scope, receive, send)
 
-    return RequestContextMiddleware(inner, max_body_size=10)
+    return RequestContextMiddleware(inner, max_body_size=10, access_logger="example_service.access")
 
 
 def _request(method: str, path: str, **kwargs: object) -> httpx.Response:
@@ -95,10 +99,17 @@ def test_every_log_line_is_json_with_the_request_id() -> None:
         configure_logging("INFO")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     handler_line = next(line for line in lines if line["message"] == "inside handler")
-    access_line = next(line for line in lines if line["logger"] == "user_service.access")
+    access_line = next(line for line in lines if line["logger"] == "example_service.access")
     assert handler_line["request_id"] == access_line["request_id"] == "log-1"
     assert access_line["status"] == 200
     assert access_line["method"] == "GET"
     assert access_line["path"] == "/echo"
     assert isinstance(access_line["duration_ms"], float)
     assert all("request_id" in line for line in lines)
+
+
+def test_logging_leaves_httpx_request_lines_out_at_info() -> None:
+    """A client logs its own retries and failures; httpx's line per call would double the log."""
+    configure_logging("INFO")
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
+    assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)

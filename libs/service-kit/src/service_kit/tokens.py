@@ -28,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import jwt
@@ -57,12 +57,14 @@ class KeysUnavailableError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who the verified token speaks for."""
+    """Who the verified token speaks for; ``token`` is the token itself, for a service that relays
+    its caller's credentials to another (never logged: not in the repr)."""
 
     subject: str
     roles: frozenset[str]
     token_id: str
     expires_at: int
+    token: str = field(default="", repr=False)
 
     @property
     def user_id(self) -> int:
@@ -240,6 +242,7 @@ class TokenVerifier:
             roles=frozenset(_roles(claims.get("roles"))),
             token_id=jti,
             expires_at=int(claims["exp"]),
+            token=token,
         )
 
 

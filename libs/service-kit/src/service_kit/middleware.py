@@ -15,14 +15,13 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from user_service.errors import http_problem, internal_problem
-from user_service.log import request_id_var
-from user_service.metrics import UNMATCHED, observe_request
+from service_kit.log import request_id_var
+from service_kit.metrics import UNMATCHED, observe_request
+from service_kit.problems import http_problem, internal_problem
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _MAX_REQUEST_ID = 128
 
-access_logger = logging.getLogger("user_service.access")
 logger = logging.getLogger(__name__)
 
 
@@ -34,9 +33,12 @@ def accept_request_id(value: str | None) -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_size: int) -> None:
+    """``access_logger`` names the access log (``<package>.access``): lines say who wrote them."""
+
+    def __init__(self, app: ASGIApp, *, max_body_size: int, access_logger: str) -> None:
         self.app = app
         self.max_body_size = max_body_size
+        self.access_logger = logging.getLogger(access_logger)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,7 +78,7 @@ class RequestContextMiddleware:
             # The router leaves the matched route in the scope: its template bounds the label.
             route = getattr(scope.get("route"), "path_format", UNMATCHED)
             observe_request(scope["method"], route, status, elapsed)
-            access_logger.info(
+            self.access_logger.info(
                 "%s %s %s",
                 scope["method"],
                 scope["path"],

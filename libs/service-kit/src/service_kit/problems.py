@@ -1,0 +1,188 @@
+"""Problem details (RFC 9457) and the one translation of errors to HTTP.
+
+A service raises domain errors, subclasses of ``ServiceError`` that carry their own status, slug
+and title; ``install_error_handlers`` answers them, and everything else an app can raise, with
+one body shape::
+
+    ServiceError                 a rule of the service was not met (status, slug, title)
+    ├── <the service's errors>   drawn in each service's ``errors.py``
+    └── DatabaseUnavailableError 503 /problems/database-unavailable
+
+    Also translated here: RequestValidationError (422 /problems/validation, with ``errors``),
+    HTTPException (its status), SQLAlchemy OperationalError/InterfaceError and pool
+    TimeoutError (503 /problems/database-unavailable). Anything else is answered by the request
+    middleware as 500 /problems/internal with no details.
+
+Bodies are ``{"type", "title", "status", "detail", "instance", "request_id"}`` and never
+contain exception text, SQL or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base of every domain error; each subclass knows its HTTP translation."""
+
+    status: int = 500
+    slug: str = "internal"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.title
+        super().__init__(self.detail)
+
+    def headers(self) -> dict[str, str] | None:
+        """Response headers the error adds (``Retry-After``, ...)."""
+        return None
+
+    def extra(self) -> dict[str, Any] | None:
+        """Extension members of the problem body (RFC 9457 section 3.2)."""
+        return None
+
+
+class DatabaseUnavailableError(ServiceError):
+    status, slug, title = 503, "database-unavailable", "Database unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database is not answering; try again shortly.")
+
+
+_HTTP_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("content-too-large", "Content too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+}
+
+
+def problem_response(
+    *,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str,
+    request_id: str | None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "request_id": request_id,
+    }
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_CONTENT_TYPE)
+
+
+def http_problem(status: int, *, instance: str, request_id: str | None) -> JSONResponse:
+    """A problem for a plain HTTP status (router 404/405, body too large, ...)."""
+    slug, title = _HTTP_SLUGS.get(status, (f"http-{status}", f"HTTP {status}"))
+    return problem_response(
+        status=status,
+        slug=slug,
+        title=title,
+        detail=title + ".",
+        instance=instance,
+        request_id=request_id,
+    )
+
+
+def internal_problem(*, instance: str, request_id: str | None) -> JSONResponse:
+    return problem_response(
+        status=500,
+        slug="internal",
+        title="Internal error",
+        detail="The server failed to answer; the error is logged under this request id.",
+        instance=instance,
+        request_id=request_id,
+    )
+
+
+def validation_problem(
+    exc: RequestValidationError, *, instance: str, request_id: str | None
+) -> JSONResponse:
+    # loc, msg and type only: the rejected input (``input``, ``ctx``) is never echoed back.
+    errors = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
+        for error in exc.errors()
+    ]
+    return problem_response(
+        status=422,
+        slug="validation",
+        title="Invalid request",
+        detail="The request does not match the schema; see errors.",
+        instance=instance,
+        request_id=request_id,
+        extra={"errors": errors},
+    )
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _domain_problem(request: Request, exc: ServiceError) -> JSONResponse:
+    return problem_response(
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
+        instance=request.url.path,
+        request_id=_request_id(request),
+        headers=exc.headers(),
+        extra=exc.extra(),
+    )
+
+
+async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    if exc.status >= 500:  # a dependency failed: the client sees a fixed detail, the log why
+        logger.warning("%s: %s", exc.title, exc)
+    return _domain_problem(request, exc)
+
+
+async def _database_handler(request: Request, exc: Exception) -> JSONResponse:
+    logger.warning("database unavailable: %s", type(exc).__name__, exc_info=exc)
+    return _domain_problem(request, DatabaseUnavailableError())
+
+
+async def _validation_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return validation_problem(exc, instance=request.url.path, request_id=_request_id(request))
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    response = http_problem(
+        exc.status_code, instance=request.url.path, request_id=_request_id(request)
+    )
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _domain_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(HTTPException, _http_handler)
+    for db_error in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(db_error, _database_handler)

@@ -1,0 +1,81 @@
+"""``ServiceSettings``: the knobs every service has, read from the environment and validated.
+
+A service subclasses it with its name, its environment prefix and its defaults::
+
+    class Settings(ServiceSettings):
+        service_name: ClassVar[str] = "user-service"
+        model_config = SettingsConfigDict(env_prefix="USER_SERVICE_")
+        database_url: str = Field(default="sqlite:///./.data/user-service.db", repr=False)
+
+and offers a cached ``get_settings()``; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+_SUPPORTED_BACKENDS = {"postgresql", "sqlite"}
+_PLACEHOLDER_PASSWORDS = {"changeme", "change-me", "replace-me", "placeholder", "xxx"}
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class ServiceSettings(BaseSettings):
+    """Database, server and logging settings; see docs/design.md for the table."""
+
+    service_name: ClassVar[str]  # the distribution name: logs, metrics, the app's title
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: str = Field(repr=False)
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=60)
+    db_connect_timeout: int = Field(default=3, ge=1, le=60)
+    log_level: LogLevel = "INFO"
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout: float = Field(default=20.0, ge=0, le=600)
+    # migrate only: the role the service serves as, granted DML (and nothing else) on the tables
+    db_app_role: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("database_url is not a valid SQLAlchemy URL") from exc
+        if url.drivername in {"postgres", "postgresql"}:
+            url = url.set(drivername="postgresql+psycopg2")
+        if url.get_backend_name() not in _SUPPORTED_BACKENDS:
+            raise ValueError("database_url must be a postgresql:// or sqlite:// URL")
+        if url.password is not None and str(url.password).lower() in _PLACEHOLDER_PASSWORDS:
+            raise ValueError("database_url carries a placeholder password; set a real secret")
+        return url.render_as_string(hide_password=False)
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable of a field: ``env_name("database_url")``."""
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @property
+    def uses_default_database(self) -> bool:
+        default: object = type(self).model_fields["database_url"].default
+        return self.database_url == default
+
+    @property
+    def safe_database_url(self) -> str:
+        """The URL with the password masked, for logs."""
+        return make_url(self.database_url).render_as_string(hide_password=True)

@@ -1,0 +1,140 @@
+"""The console script's argument and settings handling (no I/O: it stops before any)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from service_kit import cli
+from service_kit.migrations import Migrations
+from service_kit.settings import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+NO_MIGRATIONS = Migrations(Path("/nonexistent"), version_table="v", lock_id=1)
+
+
+def _main(settings_class: type[ServiceSettings], argv: list[str]) -> int:
+    return cli.run(argv, settings=settings_class, migrations=NO_MIGRATIONS, app="x:create_app")
+
+
+def test_invalid_settings_exit_2_naming_the_environment_prefix(
+    settings_class: type[ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "0")
+    assert _main(settings_class, ["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("service-kit: invalid settings (EXAMPLE_SERVICE_*)")
+    assert "port" in err
+
+
+def test_unknown_command_is_a_usage_error(settings_class: type[ServiceSettings]) -> None:
+    with pytest.raises(SystemExit, match="2"):
+        _main(settings_class, ["dance"])
+
+
+def test_serve_runs_the_given_app_factory_as_the_settings_say(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: calls.append((a, kw)))
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9123")
+    assert _main(settings_class, ["serve"]) == 0
+    ((args, kwargs),) = calls
+    assert args == ("x:create_app",)
+    assert kwargs["factory"] is True
+    assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.1", 9123, 1)
+    assert kwargs["access_log"] is False
+    assert kwargs["log_config"] is None
+
+
+def _record_metrics_dir(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, list[str]]]:
+    """Replace uvicorn.run by a recorder of the metrics directory the workers would see."""
+    seen: list[tuple[str | None, list[str]]] = []
+
+    def run(*args: object, **kwargs: object) -> None:
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        seen.append((directory, os.listdir(directory) if directory else []))
+
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(cli.uvicorn, "run", run)
+    return seen
+
+
+def test_serve_with_several_workers_gives_them_a_fresh_metrics_dir_then_removes_it(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _record_metrics_dir(monkeypatch)
+    cli.serve(settings_class(workers=2), "x:create_app")
+    cli.serve(settings_class(workers=2), "x:create_app")
+    (first, first_files), (second, second_files) = seen
+    assert first is not None
+    assert second not in (None, first)
+    assert first_files == second_files == []
+    assert not os.path.exists(first)
+    assert not os.path.exists(str(second))
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+
+
+def test_serve_with_one_worker_leaves_the_default_registry(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _record_metrics_dir(monkeypatch)
+    cli.serve(settings_class(workers=1), "x:create_app")
+    assert seen == [(None, [])]
+
+
+def test_invalid_settings_are_reported_by_name_without_their_value(
+    settings_class: type[ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EXAMPLE_SERVICE_DATABASE_URL", "mysql://admin:s3cr3t-pw@db.internal/x")
+    assert _main(settings_class, ["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "database_url" in err
+    assert "s3cr3t" not in err
+    assert "mysql" not in err
+    assert "db.internal" not in err
+
+
+def test_a_service_command_runs_with_or_without_settings(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, object]] = []
+    commands = [
+        cli.Command("hello", "greet", lambda args, s: seen.append(("hello", s)) or 0),
+        cli.Command("bare", "no settings", lambda args, s: seen.append(("bare", s)) or 3,
+                    needs_settings=False),
+    ]  # fmt: skip
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "0")  # invalid: only "bare" may run
+    run = lambda argv: cli.run(  # noqa: E731
+        argv, settings=settings_class, migrations=NO_MIGRATIONS, app="x:y", commands=commands
+    )
+    assert run(["bare"]) == 3
+    assert run(["hello"]) == 2
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9000")
+    assert run(["hello"]) == 0
+    assert [name for name, _ in seen] == ["bare", "hello"]
+    assert seen[0][1] is None
+
+
+def test_a_failed_preflight_stops_serve_with_exit_2(
+    settings_class: type[ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    served: list[object] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: served.append(a))
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9000")
+    code = cli.run(
+        ["serve"], settings=settings_class, migrations=NO_MIGRATIONS, app="x:y",
+        preflight=lambda settings: "no signing key",
+    )  # fmt: skip
+    assert code == 2
+    assert "no signing key" in capsys.readouterr().err
+    assert served == []

@@ -1,0 +1,137 @@
+"""Problem details rendering: one shape for every error, nothing internal leaks (no I/O)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+
+from service_kit.problems import (
+    PROBLEM_CONTENT_TYPE,
+    ServiceError,
+    install_error_handlers,
+    problem_response,
+    validation_problem,
+)
+
+pytestmark = pytest.mark.unit
+
+
+class _GoneError(ServiceError):
+    status, slug, title = 410, "gone", "Gone"
+
+
+class _DependencyDownError(ServiceError):
+    status, slug, title = 503, "dependency-down", "Dependency down"
+
+    def __str__(self) -> str:
+        return "connect timeout to the dependency"
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": "3"}
+
+
+def _body(response: object) -> dict[str, object]:
+    return json.loads(response.body)  # type: ignore[attr-defined,no-any-return]
+
+
+def _get(app: FastAPI, path: str) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get(path)
+
+    return asyncio.run(go())
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/gone")
+    async def gone() -> None:
+        raise _GoneError("It went.")
+
+    @app.get("/down")
+    async def down() -> None:
+        raise _DependencyDownError("Try later.")
+
+    return app
+
+
+def test_problem_response_has_the_rfc9457_shape() -> None:
+    response = problem_response(
+        status=404,
+        slug="user-not-found",
+        title="User not found",
+        detail="No user with id 7.",
+        instance="/users/7",
+        request_id="abc",
+    )
+    assert response.status_code == 404
+    assert response.media_type == PROBLEM_CONTENT_TYPE == "application/problem+json"
+    assert _body(response) == {
+        "type": "/problems/user-not-found",
+        "title": "User not found",
+        "status": 404,
+        "detail": "No user with id 7.",
+        "instance": "/users/7",
+        "request_id": "abc",
+    }
+
+
+def test_a_domain_error_is_answered_with_its_own_status_slug_and_detail() -> None:
+    response = _get(_app(), "/gone")
+    assert response.status_code == 410
+    assert response.headers["content-type"] == PROBLEM_CONTENT_TYPE
+    assert response.json() == {
+        "type": "/problems/gone",
+        "title": "Gone",
+        "status": 410,
+        "detail": "It went.",
+        "instance": "/gone",
+        "request_id": None,
+    }
+
+
+def test_a_failed_dependency_adds_its_headers_and_logs_its_reason_not_to_the_client(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="service_kit.problems"):
+        response = _get(_app(), "/down")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3"
+    assert response.json()["detail"] == "Try later."
+    assert "connect timeout" not in response.text
+    assert "Dependency down: connect timeout to the dependency" in caplog.messages
+
+
+def test_validation_problem_lists_errors_without_echoing_input() -> None:
+    secret = "x" * 10_000
+    exc = RequestValidationError(
+        [
+            {
+                "type": "string_too_long",
+                "loc": ("body", "name"),
+                "msg": "String should have at most 100 characters",
+                "input": secret,
+                "ctx": {"max_length": 100},
+            }
+        ]
+    )
+    body = _body(validation_problem(exc, instance="/users", request_id="r1"))
+    assert body["status"] == 422
+    assert body["type"] == "/problems/validation"
+    assert body["errors"] == [
+        {
+            "loc": ["body", "name"],
+            "msg": "String should have at most 100 characters",
+            "type": "string_too_long",
+        }
+    ]
+    assert secret not in json.dumps(body)

@@ -1,0 +1,83 @@
+"""ServiceSettings: environment parsing, defaults and validation (no I/O)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from service_kit.settings import ServiceSettings
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_are_the_kit_s_and_the_service_s(settings_class: type[ServiceSettings]) -> None:
+    settings = settings_class()
+    assert settings.database_url == "sqlite:///./.data/example-service.db"
+    assert settings.uses_default_database
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout) == (5, 5, 5)
+    assert settings.log_level == "INFO"
+    assert settings.shutdown_timeout == 20
+
+
+def test_settings_are_read_from_the_service_s_prefixed_environment(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9000")
+    monkeypatch.setenv("EXAMPLE_SERVICE_DB_POOL_SIZE", "12")
+    monkeypatch.setenv("EXAMPLE_SERVICE_LOG_LEVEL", "debug")
+    settings = settings_class()
+    assert (settings.port, settings.db_pool_size, settings.log_level) == (9000, 12, "DEBUG")
+    assert settings_class.env_name("database_url") == "EXAMPLE_SERVICE_DATABASE_URL"
+
+
+def test_settings_are_frozen(settings_class: type[ServiceSettings]) -> None:
+    with pytest.raises(ValidationError, match="frozen"):
+        settings_class().port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_plain_postgresql_url_uses_psycopg2_driver(
+    settings_class: type[ServiceSettings], scheme: str
+) -> None:
+    settings = settings_class(database_url=f"{scheme}://app:pw@db:5432/users")
+    assert settings.database_url == "postgresql+psycopg2://app:pw@db:5432/users"
+    assert not settings.uses_default_database
+
+
+def test_explicit_driver_is_kept(settings_class: type[ServiceSettings]) -> None:
+    url = "postgresql+psycopg2://app@db/users"
+    assert settings_class(database_url=url).database_url == url
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("log_level", "VERBOSE"),
+        ("port", 0),
+        ("port", 70000),
+        ("workers", 0),
+        ("db_pool_size", 0),
+        ("db_max_overflow", -1),
+        ("db_pool_timeout", 0),
+        ("shutdown_timeout", -1),
+        ("database_url", "not a url"),
+        ("database_url", "mysql://app@db/users"),
+    ],
+)
+def test_invalid_setting_is_refused(
+    settings_class: type[ServiceSettings], field: str, value: object
+) -> None:
+    with pytest.raises(ValidationError, match=field):
+        settings_class.model_validate({field: value})
+
+
+def test_placeholder_password_is_refused(settings_class: type[ServiceSettings]) -> None:
+    with pytest.raises(ValidationError, match="placeholder"):
+        settings_class(database_url="postgresql://app:changeme@db/users")
+
+
+def test_password_is_hidden_from_repr(settings_class: type[ServiceSettings]) -> None:
+    settings = settings_class(database_url="postgresql://app:s3cret@db/users")
+    assert "s3cret" not in repr(settings)
+    assert "s3cret" not in settings.safe_database_url
