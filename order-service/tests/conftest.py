@@ -29,7 +29,7 @@ from sqlalchemy import Engine, text
 
 from order_service.api.deps import get_user_directory
 from order_service.clients.breaker import CircuitBreaker
-from order_service.clients.user_service import UserServiceClient
+from order_service.clients.user_service_client import UserServiceClient
 from order_service.config import Settings
 from order_service.main import create_app
 from order_service.migrations import MIGRATIONS

@@ -20,9 +20,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
-from sqlmodel import Session
 
-from service_kit.db import make_engine
+from service_kit.db import make_engine, make_session_factory
 from user_service import service
 from user_service.config import Settings
 from user_service.main import create_app
@@ -121,8 +120,8 @@ class Identity:
     def admin_headers(self) -> dict[str, str]:
         """A new admin (granted as the CLI does) and its bearer header."""
         self.register(name="Admin", email="admin@example.com")
-        with Session(self.engine) as session:
-            assert service.set_role(session=session, email="admin@example.com", role=Role.ADMIN)
+        sessions = make_session_factory(self.engine)
+        assert service.set_role(sessions=sessions, email="admin@example.com", role=Role.ADMIN)
         return self.headers("admin@example.com")
 
 

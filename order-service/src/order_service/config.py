@@ -26,7 +26,7 @@ class Settings(ServiceSettings):
     database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     port: int = Field(default=8002, ge=1, le=65535)
 
-    # user-service, the one dependency (clients/user_service.py)
+    # user-service, the one dependency (clients/user_service_client.py)
     user_service_url: str = "http://127.0.0.1:8001"
     user_service_connect_timeout: float = Field(default=0.5, gt=0, le=30)
     user_service_read_timeout: float = Field(default=2.0, gt=0, le=60)

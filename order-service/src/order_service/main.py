@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from order_service.api import orders
-from order_service.clients.user_service import UserServiceClient
+from order_service.clients.user_service_client import UserServiceClient
 from order_service.config import Settings, get_settings
 from service_kit.app import create_service_app
 from service_kit.tokens import JwksCache, TokenVerifier
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def user_service_client(app: FastAPI) -> AsyncIterator[None]:
-        # One pooled client for the app's life; routes get it through api.deps.UsersDep.
+        # One pooled client for the app's life; routes get it through api.deps.UserDirectoryDep.
         client = UserServiceClient.from_settings(settings)
         app.state.user_directory = client
         # Tokens are checked here, against user-service's public keys, fetched once and cached.

@@ -45,7 +45,8 @@ class OrderItemBase(SQLModel):
 
 
 class OrderItemCreate(OrderItemBase):
-    # strict: "2" or 2.0 for a quantity is a client bug to report, not a value to coerce.
+    # Strict, as every request body (docs/design.md, "Input strictness"): "2" or 2.0 for a
+    # quantity is a client bug to report, not a value to coerce.
     model_config = ConfigDict(extra="forbid", strict=True)  # type: ignore[assignment]
 
     product_id: Annotated[str, StringConstraints(pattern=PRODUCT_ID_PATTERN)] = Field(

@@ -4,9 +4,10 @@ The buyer is the caller: ``Buyer`` is the verified bearer token's subject (and t
 which is relayed to user-service so it answers for that user only). Every read is the buyer's own;
 another buyer's order is "not found", never "forbidden", so ids reveal nothing.
 
-Routes call the async ``place_order``; it awaits the user directory (network) and runs the
-blocking database work in the threadpool, one short transaction (and session) per trip, so no
-database connection is held while user-service is being asked: one trip without an
+Each function is a unit of work: it opens it with ``with sessions.begin() as session:`` and
+returns public models (docs/design.md, "One idiom each"). Routes call the async ``place_order``;
+it awaits the user directory (network) and runs each unit of database work in the threadpool, so
+no database connection is held while user-service is being asked: one trip without an
 ``Idempotency-Key`` (the insert), two with one (the replay check, then the insert).
 
 Idempotency: the key is stored with the order under a unique constraint, with a SHA-256 of the
@@ -21,17 +22,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from order_service import repository
 from order_service.errors import IdempotencyKeyReusedError, OrderNotFoundError, UnknownUserError
 from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic
 from order_service.repository import OrderRows, PricedLine
-from order_service.users import UserDirectory, UserRef
+from order_service.user_directory import UserDirectory, UserRef
+from service_kit.db import Sessions
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,19 +73,18 @@ def request_fingerprint(data: OrderCreate) -> str:
 
 async def place_order(
     *,
-    sessions: Callable[[], Session],
-    users: UserDirectory,
+    sessions: Sessions,
+    directory: UserDirectory,
     buyer: Buyer,
     data: OrderCreate,
     idempotency_key: str | None = None,
     request_id: str | None = None,
 ) -> PlacedOrder:
-    """``sessions`` opens a new session; each is used and closed inside one threadpool call."""
     fingerprint = request_fingerprint(data) if idempotency_key is not None else None
     if idempotency_key is not None and fingerprint is not None:
         replay = await run_in_threadpool(
-            _find_replay_in_new_session,
-            sessions,
+            find_replay,
+            sessions=sessions,
             user_id=buyer.user_id,
             key=idempotency_key,
             fingerprint=fingerprint,
@@ -92,13 +92,13 @@ async def place_order(
         if replay is not None:
             return replay
 
-    user = await users.get_user(buyer.user_id, token=buyer.token, request_id=request_id)
+    user = await directory.get_user(buyer.user_id, token=buyer.token, request_id=request_id)
     if user is None:
         raise UnknownUserError(buyer.user_id)
 
     return await run_in_threadpool(
-        _store_order_in_new_session,
-        sessions,
+        store_order,
+        sessions=sessions,
         user=user,
         data=data,
         idempotency_key=idempotency_key,
@@ -106,34 +106,9 @@ async def place_order(
     )
 
 
-def _find_replay_in_new_session(
-    sessions: Callable[[], Session], *, user_id: int, key: str, fingerprint: str
-) -> PlacedOrder | None:
-    with sessions() as session:
-        return _find_replay(session=session, user_id=user_id, key=key, fingerprint=fingerprint)
-
-
-def _store_order_in_new_session(
-    sessions: Callable[[], Session],
-    *,
-    user: UserRef,
-    data: OrderCreate,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-) -> PlacedOrder:
-    with sessions() as session:
-        return store_order(
-            session=session,
-            user=user,
-            data=data,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-        )
-
-
 def store_order(
     *,
-    session: Session,
+    sessions: Sessions,
     user: UserRef,
     data: OrderCreate,
     idempotency_key: str | None,
@@ -143,7 +118,7 @@ def store_order(
     collision, replay the winner."""
     lines, total = price_items(data.items)
     try:
-        with session.begin():
+        with sessions.begin() as session:
             rows = repository.add_order(
                 session=session,
                 user_id=user.id,
@@ -159,18 +134,20 @@ def store_order(
     except repository.IdempotencyKeyTakenError:
         if idempotency_key is None or fingerprint is None:
             raise
-    replay = _find_replay(
-        session=session, user_id=user.id, key=idempotency_key, fingerprint=fingerprint
+    replay = find_replay(
+        sessions=sessions, user_id=user.id, key=idempotency_key, fingerprint=fingerprint
     )
     if replay is None:  # pragma: no cover - the winner's row exists once its insert blocked ours
         raise RuntimeError("idempotency key taken but no order holds it")
     return replay
 
 
-def _find_replay(
-    *, session: Session, user_id: int, key: str, fingerprint: str
+def find_replay(
+    *, sessions: Sessions, user_id: int, key: str, fingerprint: str
 ) -> PlacedOrder | None:
-    with session.begin():
+    """The buyer's order stored under ``key``; ``IdempotencyKeyReusedError`` if its body
+    differed."""
+    with sessions.begin() as session:
         rows = repository.get_order_by_idempotency_key(session=session, user_id=user_id, key=key)
         if rows is None:
             return None
@@ -179,17 +156,17 @@ def _find_replay(
         return PlacedOrder(order=_public(rows), replayed=True)
 
 
-def get_order(*, session: Session, order_id: int, user_id: int) -> OrderPublic:
+def get_order(*, sessions: Sessions, order_id: int, user_id: int) -> OrderPublic:
     """The buyer's order; another buyer's is ``OrderNotFoundError`` like a missing one."""
-    with session.begin():
+    with sessions.begin() as session:
         rows = repository.get_order(session=session, order_id=order_id, user_id=user_id)
         if rows is None:
             raise OrderNotFoundError(order_id)
         return _public(rows)
 
 
-def list_orders(*, session: Session, user_id: int, limit: int, offset: int) -> OrderPage:
-    with session.begin():
+def list_orders(*, sessions: Sessions, user_id: int, limit: int, offset: int) -> OrderPage:
+    with sessions.begin() as session:
         rows, total = repository.list_orders(
             session=session, user_id=user_id, limit=limit, offset=offset
         )

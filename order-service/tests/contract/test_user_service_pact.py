@@ -33,9 +33,9 @@ import pytest
 from pact import Pact, match
 from pact.interaction import HttpInteraction
 
-from order_service.clients.user_service import UserServiceClient
+from order_service.clients.user_service_client import UserServiceClient
 from order_service.errors import TokenRefusedError
-from order_service.users import UserRef
+from order_service.user_directory import UserRef
 from service_kit.tokens import keys_from_jwks
 
 pytestmark = [pytest.mark.contract, pytest.mark.anyio]

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from order_service import service
 from order_service.models import Order, OrderCreate, OrderItem
-from order_service.users import UserRef
+from order_service.user_directory import UserRef
 from service_kit.db import make_session_factory
 
 pytestmark = pytest.mark.integration
@@ -38,16 +38,13 @@ def test_racing_inserts_with_one_key_store_one_order_and_the_loser_replays_it(
     fingerprint = service.request_fingerprint(data)
     barrier = threading.Barrier(2)
 
+    sessions = make_session_factory(db_engine)
+
     def place() -> service.PlacedOrder:
-        with Session(db_engine, expire_on_commit=False) as session:
-            barrier.wait(timeout=10)
-            return service.store_order(
-                session=session,
-                user=ADA,
-                data=data,
-                idempotency_key="race",
-                fingerprint=fingerprint,
-            )
+        barrier.wait(timeout=10)
+        return service.store_order(
+            sessions=sessions, user=ADA, data=data, idempotency_key="race", fingerprint=fingerprint
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = [f.result(timeout=30) for f in [pool.submit(place), pool.submit(place)]]
@@ -87,7 +84,7 @@ async def test_two_identical_requests_racing_through_place_order_create_one_orde
     async def place() -> service.PlacedOrder:
         return await service.place_order(
             sessions=sessions,
-            users=directory,
+            directory=directory,
             buyer=service.Buyer(user_id=1, token="t"),
             data=data,
             idempotency_key="same-key",
@@ -105,18 +102,13 @@ def test_two_buyers_may_use_the_same_idempotency_key(db_engine: Engine) -> None:
     """Keys are scoped to the buyer: the same key from another buyer is a new order."""
     data = OrderCreate.model_validate(BODY)
     fingerprint = service.request_fingerprint(data)
-    placed = []
-    for user in (ADA, UserRef(id=2, name="Bob", email="bob@example.com")):
-        with Session(db_engine, expire_on_commit=False) as session:
-            placed.append(
-                service.store_order(
-                    session=session,
-                    user=user,
-                    data=data,
-                    idempotency_key="k",
-                    fingerprint=fingerprint,
-                )
-            )
+    sessions = make_session_factory(db_engine)
+    placed = [
+        service.store_order(
+            sessions=sessions, user=user, data=data, idempotency_key="k", fingerprint=fingerprint
+        )
+        for user in (ADA, UserRef(id=2, name="Bob", email="bob@example.com"))
+    ]
     assert [p.replayed for p in placed] == [False, False]
     assert [p.order.user_id for p in placed] == [1, 2]
     assert _count(db_engine, Order) == 2

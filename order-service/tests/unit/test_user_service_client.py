@@ -13,13 +13,13 @@ import httpx
 import pytest
 
 from order_service.clients.breaker import BreakerState
-from order_service.clients.user_service import UserServiceClient
+from order_service.clients.user_service_client import UserServiceClient
 from order_service.errors import (
     CircuitOpenError,
     TokenRefusedError,
     UserServiceUnavailableError,
 )
-from order_service.users import UserRef
+from order_service.user_directory import UserRef
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from order_service.clients.user_service import UserServiceClient
+from order_service.clients.user_service_client import UserServiceClient
 from order_service.errors import CircuitOpenError, UserServiceUnavailableError
 from service_kit.metrics import REGISTRY
 

@@ -31,8 +31,7 @@ def signing_key_problem(settings: ServiceSettings) -> str | None:
 def set_role(settings: Settings, email: str, role: Role) -> int:
     engine = make_engine(settings)
     try:
-        with make_session_factory(engine)() as session:
-            changed = service.set_role(session=session, email=email, role=role)
+        changed = service.set_role(sessions=make_session_factory(engine), email=email, role=role)
     finally:
         engine.dispose()
     if not changed:

@@ -48,7 +48,9 @@ class UserBase(SQLModel):
 
 
 class UserCreate(UserBase):
-    model_config = ConfigDict(extra="forbid", strict=False)  # type: ignore[assignment]
+    # Strict, as every request body (docs/design.md, "Input strictness"); the name is trimmed
+    # and the email lower-cased after the type check.
+    model_config = ConfigDict(extra="forbid", strict=True)  # type: ignore[assignment]
 
     name: str = Field(min_length=1, max_length=NAME_MAX)
     email: Annotated[EmailStr, AfterValidator(_lower)] = Field(max_length=EMAIL_MAX)

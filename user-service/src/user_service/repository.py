@@ -1,14 +1,16 @@
 """Data access: the only module that runs SQL. Keyword-only, typed, no business rules.
 
-Callers own the transaction (``service`` commits); a unique-email violation surfaces here as
-``EmailTakenError`` because only this module knows how each database reports it.
+It flushes and never commits: the caller (``service``) owns the transaction. A unique-email
+violation surfaces here as ``EmailTakenError`` because only this module knows how each database
+reports it. The password hash leaves this module only on the login path (``get_user_by_email``);
+the read path selects the public columns alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
-from sqlalchemy import bindparam, delete, func, text, update
+from sqlalchemy import RowMapping, bindparam, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -17,40 +19,28 @@ from user_service.models import User, UserCreate, UserPublic
 
 EMAIL_CONSTRAINT = "uq_users_email"
 
-# The hot read, built once: a Core select straight into the public model skips the ORM's
-# identity map and instance loading, and a prebuilt statement is compiled once (cached).
-# Only the public columns: the password hash never leaves this module on the read path.
+# The hot read, built once: a Core select skips the ORM's identity map and instance loading,
+# and a prebuilt statement is compiled once (cached). Only the public columns.
 _users = User.__table__  # type: ignore[attr-defined]
 _PUBLIC_COLUMNS = [_users.c[name] for name in UserPublic.model_fields]
 _GET_USER = select(*_PUBLIC_COLUMNS).where(_users.c.id == bindparam("user_id"))
 
 
-def create_user(
-    *, session: Session, data: UserCreate, password_hash: str, user_id: int | None = None
-) -> User:
-    """Insert a user (flushed, not committed). ``user_id`` is for test fixtures only."""
-    user = User(id=user_id, name=data.name, email=data.email, password_hash=password_hash)
+def create_user(*, session: Session, data: UserCreate, password_hash: str) -> User:
+    user = User(name=data.name, email=data.email, password_hash=password_hash)
     session.add(user)
     try:
         session.flush()
     except IntegrityError as exc:
-        session.rollback()
         if _is_email_violation(exc):
             raise EmailTakenError() from exc
         raise
-    if user_id is not None and session.get_bind().dialect.name == "postgresql":
-        # An explicit id does not advance the sequence; keep later inserts from colliding.
-        session.execute(
-            text(
-                "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
-            )
-        )
     return user
 
 
-def get_user(*, session: Session, user_id: int) -> UserPublic | None:
+def get_user(*, session: Session, user_id: int) -> RowMapping | None:
     row = session.execute(_GET_USER, {"user_id": user_id}).one_or_none()
-    return None if row is None else UserPublic.model_validate(row._mapping)
+    return None if row is None else row._mapping
 
 
 def get_user_by_email(*, session: Session, email: str) -> User | None:
@@ -71,14 +61,6 @@ def list_users(*, session: Session, limit: int, offset: int) -> tuple[Sequence[U
     items = session.exec(select(User).order_by(col(User.id)).limit(limit).offset(offset)).all()
     total = session.exec(select(func.count()).select_from(User)).one()
     return items, total
-
-
-def delete_users(*, session: Session, user_ids: Collection[int] | None = None) -> int:
-    """Delete the given users, or all of them; returns how many rows went."""
-    statement = delete(User)
-    if user_ids is not None:
-        statement = statement.where(col(User.id).in_(list(user_ids)))
-    return session.execute(statement).rowcount  # type: ignore[attr-defined,no-any-return]
 
 
 def _is_email_violation(exc: IntegrityError) -> bool:

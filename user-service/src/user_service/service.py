@@ -1,16 +1,19 @@
-"""Business rules over the repository: owns the transaction, raises domain errors.
+"""Business rules over the repository: each function is one unit of work, and returns public
+models.
 
-Routes call these; so can tests, the CLI and Pact provider states, with any ``Session``.
+Every function takes the session factory and opens its unit of work with
+``with sessions.begin() as session:`` (commit on success, rollback on error, session closed), so
+a route never touches a session or a transaction (docs/design.md, "One idiom each"). Argon2 runs
+outside any transaction: no database connection is held for the tens of milliseconds a hash takes.
 Who may read whom is decided here too (``authorize_read``), from the verified token's principal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
-from sqlmodel import Session
+from dataclasses import dataclass
 
 from service_kit.auth import ForbiddenError
+from service_kit.db import Sessions
 from service_kit.tokens import Principal
 from user_service import repository
 from user_service.errors import (
@@ -19,38 +22,38 @@ from user_service.errors import (
     LoginThrottledError,
     UserNotFoundError,
 )
-from user_service.models import Role, User, UserCreate, UserPage, UserPublic
+from user_service.models import Role, UserCreate, UserPage, UserPublic
 from user_service.passwords import PASSWORD_MAX, PasswordHasher
 from user_service.throttle import LoginThrottle
 
 LOGIN_NAME_MAX = 320
 
 
-def create_user(
-    *,
-    session: Session,
-    data: UserCreate,
-    hasher: PasswordHasher,
-    user_id: int | None = None,
-) -> User:
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """Who logged in: what a token is issued for."""
+
+    user_id: int
+    role: str
+
+
+def create_user(*, sessions: Sessions, hasher: PasswordHasher, data: UserCreate) -> UserPublic:
     """Store a new user with the Argon2id hash of its password; ``EmailTakenError`` when the
     email is registered (race-safe)."""
     password_hash = hasher.hash(data.password)
-    user = repository.create_user(
-        session=session, data=data, password_hash=password_hash, user_id=user_id
-    )
-    session.commit()
-    return user
+    with sessions.begin() as session:
+        user = repository.create_user(session=session, data=data, password_hash=password_hash)
+        return UserPublic.model_validate(user)
 
 
 def authenticate(
     *,
-    session: Session,
+    sessions: Sessions,
     hasher: PasswordHasher,
     throttle: LoginThrottle,
     email: str,
     password: str,
-) -> User:
+) -> Authenticated:
     """The user whose email and password these are, else ``InvalidCredentialsError``.
 
     An unknown email costs the same Argon2 time as a wrong password and gets the same error; a
@@ -63,23 +66,24 @@ def authenticate(
     if len(name) > LOGIN_NAME_MAX or len(password) > PASSWORD_MAX:
         throttle.failure(name)
         raise InvalidCredentialsError()
-    user = repository.get_user_by_email(session=session, email=name)
-    if user is None or user.password_hash is None:
-        hasher.verify_unknown(password)
+    with sessions.begin() as session:  # the factory keeps attributes loaded after commit
+        user = repository.get_user_by_email(session=session, email=name)
+    if user is None or user.id is None or user.password_hash is None:
+        hasher.verify_unknown(password)  # no such user, or one made before passwords existed
         throttle.failure(name)
         raise InvalidCredentialsError()
+    user_id, role = user.id, user.role
     verdict = hasher.verify(password, user.password_hash)
     if not verdict.valid:
         throttle.failure(name)
         raise InvalidCredentialsError()
     if verdict.new_hash is not None:
-        assert user.id is not None
-        repository.set_password_hash(
-            session=session, user_id=user.id, password_hash=verdict.new_hash
-        )
-        session.commit()
+        with sessions.begin() as session:
+            repository.set_password_hash(
+                session=session, user_id=user_id, password_hash=verdict.new_hash
+            )
     throttle.success(name)
-    return user
+    return Authenticated(user_id=user_id, role=role)
 
 
 def authorize_read(principal: Principal, user_id: int) -> None:
@@ -94,32 +98,26 @@ def authorize_list(principal: Principal) -> None:
         raise ForbiddenError(REALM, "Only an admin may list users.")
 
 
-def get_user(*, session: Session, user_id: int) -> UserPublic:
-    user = repository.get_user(session=session, user_id=user_id)
-    if user is None:
+def get_user(*, sessions: Sessions, user_id: int) -> UserPublic:
+    with sessions.begin() as session:
+        row = repository.get_user(session=session, user_id=user_id)
+    if row is None:
         raise UserNotFoundError(user_id)
-    return user
+    return UserPublic.model_validate(row)
 
 
-def list_users(*, session: Session, limit: int, offset: int) -> UserPage:
-    items, total = repository.list_users(session=session, limit=limit, offset=offset)
-    return UserPage(
-        items=[UserPublic.model_validate(user) for user in items],
-        total=total,
-        limit=limit,
-        offset=offset,
-    )
+def list_users(*, sessions: Sessions, limit: int, offset: int) -> UserPage:
+    with sessions.begin() as session:
+        items, total = repository.list_users(session=session, limit=limit, offset=offset)
+        return UserPage(
+            items=[UserPublic.model_validate(user) for user in items],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
 
 
-def set_role(*, session: Session, email: str, role: Role) -> bool:
+def set_role(*, sessions: Sessions, email: str, role: Role) -> bool:
     """Grant or revoke admin (the CLI); False when no user has this email."""
-    changed = repository.set_role(session=session, email=email.strip().lower(), role=role.value)
-    session.commit()
-    return changed
-
-
-def delete_users(*, session: Session, user_ids: Collection[int] | None = None) -> int:
-    """Remove the given users (all when ``user_ids`` is None); for tests and provider states."""
-    deleted = repository.delete_users(session=session, user_ids=user_ids)
-    session.commit()
-    return deleted
+    with sessions.begin() as session:
+        return repository.set_role(session=session, email=email.strip().lower(), role=role.value)

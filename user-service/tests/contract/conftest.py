@@ -4,7 +4,8 @@ The Pact verifier replays every interaction of every pact in ``pacts/`` that nam
 provider against the real app, served by uvicorn in a thread on 127.0.0.1 (ephemeral port) on the
 session's migrated PostgreSQL database (``settings`` from ``user-service/tests/conftest.py``).
 Before an interaction the verifier asks for its provider states; ``ProviderStates`` sets them up
-through the service layer (``user_service.service``), and tears them down after it.
+on the database, and tears them down after it. It writes rows itself (a given id, removal): the
+service has no such operations, and test-only code does not belong in it.
 
 Bearer tokens: a pact holds an example token, which no provider would accept (it is signed by a
 throw-away key and long expired). The states choose the token the interaction runs with, and
@@ -38,13 +39,11 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pact import Verifier
-from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlalchemy import Engine, delete, text
+from sqlmodel import Session, col
 
-from user_service import service
 from user_service.config import Settings
-from user_service.models import UserCreate
-from user_service.passwords import PasswordHasher
+from user_service.models import User
 from user_service.signing import KeyRing
 
 SERVICE = Path(__file__).resolve().parents[2].name
@@ -95,7 +94,6 @@ class ProviderStates:
     engine: Engine
     keyring: KeyRing
     settings: Settings
-    hasher: PasswordHasher
     errors: list[str] = field(default_factory=list)
     token: str | None = None  # what MintedTokens sends as the bearer token
 
@@ -144,27 +142,33 @@ class ProviderStates:
 
     def _user_exists(self, action: str, parameters: dict[str, Any]) -> None:
         user_id = self._user_id(parameters)
-        with Session(self.engine) as session:
-            if action == "setup":
-                data = UserCreate(
-                    name="Ada Lovelace",
-                    email=f"user{user_id}@example.com",
-                    password="correct horse battery staple",
-                )
-                service.create_user(session=session, data=data, hasher=self.hasher, user_id=user_id)
-                self.token = self._mint(str(user_id))  # the user's own token
-            else:
-                service.delete_users(session=session, user_ids=[user_id])
-                self.token = None
+        if action == "setup":
+            self._put_user(user_id)
+            self.token = self._mint(str(user_id))  # the user's own token
+        else:
+            self._delete_user(user_id)
+            self.token = None
 
     def _no_user_exists(self, action: str, parameters: dict[str, Any]) -> None:
         user_id = self._user_id(parameters)
         if action == "setup":
-            with Session(self.engine) as session:
-                service.delete_users(session=session, user_ids=[user_id])
+            self._delete_user(user_id)
             self.token = self._mint(str(user_id))  # a valid token whose user is gone
         else:
             self.token = None
+
+    def _put_user(self, user_id: int) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.merge(User(id=user_id, name="Ada Lovelace", email=f"user{user_id}@example.com"))
+            # An explicit id does not advance the sequence: move it past, so inserts made by
+            # the API later (in the same test) do not collide with this row.
+            session.execute(
+                text("SELECT setval(pg_get_serial_sequence('users', 'id'), max(id)) FROM users")
+            )
+
+    def _delete_user(self, user_id: int) -> None:
+        with Session(self.engine) as session, session.begin():
+            session.execute(delete(User).where(col(User.id) == user_id))
 
     def _token_not_accepted(self, action: str, parameters: dict[str, Any]) -> None:
         if action == "setup":  # right kid and claims, but signed by a key nobody published
@@ -243,8 +247,7 @@ def pact_files(pytestconfig: pytest.Config, provider_name: str) -> list[Path]:
 @pytest.fixture
 def provider_states(db_engine: Engine, keyring: KeyRing, settings: Settings) -> ProviderStates:
     """Provider states on the session's database, emptied before the test."""
-    hasher = PasswordHasher()  # the defaults: a registration as in production
-    return ProviderStates(db_engine, keyring, settings, hasher)
+    return ProviderStates(db_engine, keyring, settings)
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import Engine
-from sqlmodel import Session
 
+from service_kit.db import make_session_factory
 from user_service import service
 from user_service.errors import EmailTakenError
 from user_service.models import UserCreate
@@ -43,23 +43,22 @@ def test_racing_requests_with_one_email_give_one_201_and_409s(app: FastAPI) -> N
 
 def test_racing_threads_with_own_connections_store_exactly_one_user(db_engine: Engine) -> None:
     barrier = threading.Barrier(RACERS)
+    sessions = make_session_factory(db_engine)
 
     def attempt(i: int) -> str:
-        with Session(db_engine) as session:
-            barrier.wait(timeout=10)
-            try:
-                service.create_user(
-                    session=session,
-                    data=UserCreate(name=f"T{i}", email="thread@example.com", password=PASSWORD),
-                    hasher=HASHER,
-                )
-            except EmailTakenError:
-                return "taken"
-            return "created"
+        barrier.wait(timeout=10)
+        try:
+            service.create_user(
+                sessions=sessions,
+                hasher=HASHER,
+                data=UserCreate(name=f"T{i}", email="thread@example.com", password=PASSWORD),
+            )
+        except EmailTakenError:
+            return "taken"
+        return "created"
 
     with ThreadPoolExecutor(RACERS) as pool:
         outcomes = sorted(pool.map(attempt, range(RACERS)))
 
     assert outcomes == ["created"] + ["taken"] * (RACERS - 1)
-    with Session(db_engine) as session:
-        assert service.list_users(session=session, limit=10, offset=0).total == 1
+    assert service.list_users(sessions=sessions, limit=10, offset=0).total == 1

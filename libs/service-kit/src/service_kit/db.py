@@ -18,6 +18,9 @@ from sqlmodel import Session
 
 from service_kit.settings import ServiceSettings
 
+# A session factory: ``with sessions.begin() as session:`` is one unit of work (docs/design.md).
+Sessions = sessionmaker[Session]
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,12 +52,12 @@ def make_engine(settings: ServiceSettings) -> Engine:
     )
 
 
-def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions for one unit of work each: ``with sessions() as session: ...``.
+def make_session_factory(engine: Engine) -> Sessions:
+    """Sessions for one unit of work each: ``with sessions.begin() as session: ...``.
 
     Opening one does no I/O; the connection is taken on first use and given back when the
-    session closes (rolled back if uncommitted), so the caller opens it in the same thread that
-    does the blocking work.
+    block ends (committed, or rolled back on an error), so the caller opens it in the same
+    thread that does the blocking work.
     """
     return sessionmaker(engine, class_=Session, expire_on_commit=False)
 

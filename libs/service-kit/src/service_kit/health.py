@@ -28,6 +28,6 @@ async def live() -> Status:
 
 @router.get("/ready", responses={503: {"description": "Database unavailable"}})
 def ready(sessions: SessionsDep) -> Status:
-    with sessions() as session:
+    with sessions.begin() as session:
         ping(session)
     return Status()

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from order_service.service import Buyer
-from order_service.users import UserDirectory
+from order_service.user_directory import UserDirectory
 from service_kit.auth import bearer_principal
 from service_kit.tokens import Principal
 
@@ -37,5 +37,5 @@ async def get_buyer(principal: Annotated[Principal, Depends(caller)]) -> Buyer:
     return Buyer(user_id=principal.user_id, token=principal.token)
 
 
-UsersDep = Annotated[UserDirectory, Depends(get_user_directory)]
+UserDirectoryDep = Annotated[UserDirectory, Depends(get_user_directory)]
 BuyerDep = Annotated[Buyer, Depends(get_buyer)]

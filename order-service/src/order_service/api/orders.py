@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import BuyerDep, UsersDep
+from order_service.api.deps import BuyerDep, UserDirectoryDep
 from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
 from service_kit.deps import SessionsDep
 
@@ -52,7 +52,7 @@ async def create_order(
     data: OrderCreate,
     buyer: BuyerDep,
     sessions: SessionsDep,
-    users: UsersDep,
+    directory: UserDirectoryDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -61,7 +61,7 @@ async def create_order(
     email as user-service has them now."""
     placed = await service.place_order(
         sessions=sessions,
-        users=users,
+        directory=directory,
         buyer=buyer,
         data=data,
         idempotency_key=idempotency_key,
@@ -80,8 +80,7 @@ async def create_order(
 )
 def get_order(order_id: OrderId, buyer: BuyerDep, sessions: SessionsDep) -> OrderPublic:
     """One of the caller's orders; someone else's id is a 404, like a missing one."""
-    with sessions() as session:
-        return service.get_order(session=session, order_id=order_id, user_id=buyer.user_id)
+    return service.get_order(sessions=sessions, order_id=order_id, user_id=buyer.user_id)
 
 
 @router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (401, 422, 503)})
@@ -92,7 +91,4 @@ def list_orders(
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrderPage:
     """The caller's orders, by id."""
-    with sessions() as session:
-        return service.list_orders(
-            session=session, user_id=buyer.user_id, limit=limit, offset=offset
-        )
+    return service.list_orders(sessions=sessions, user_id=buyer.user_id, limit=limit, offset=offset)

@@ -38,23 +38,17 @@ async def issue_token(
     response: Response,
 ) -> AccessToken:
     """Exchange an email (``username``) and password for a short-lived access token."""
-
-    def authenticate() -> tuple[int, str]:
-        with sessions() as session:
-            user = service.authenticate(
-                session=session,
-                hasher=hasher,
-                throttle=throttle,
-                email=form.username,
-                password=form.password,
-            )
-            assert user.id is not None
-            return user.id, user.role
-
-    user_id, role = await run_in_threadpool(authenticate)
+    who = await run_in_threadpool(
+        service.authenticate,
+        sessions=sessions,
+        hasher=hasher,
+        throttle=throttle,
+        email=form.username,
+        password=form.password,
+    )
     issued = keyring.issue(
-        subject=str(user_id),
-        roles=[role] if role == Role.ADMIN.value else [],
+        subject=str(who.user_id),
+        roles=[who.role] if who.role == Role.ADMIN.value else [],
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         ttl=settings.access_token_ttl,

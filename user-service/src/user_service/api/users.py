@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
-from starlette.concurrency import run_in_threadpool
 
 from service_kit.deps import SessionsDep
 from user_service import service
@@ -39,26 +38,19 @@ _responses: dict[int | str, dict[str, Any]] = {
     response_model=UserPublic,
     responses={k: _responses[k] for k in (409, 413, 422, 503)},
 )
-async def create_user(
+def create_user(
     data: UserCreate, sessions: SessionsDep, hasher: HasherDep, response: Response
 ) -> UserPublic:
     """Register: name, email and a password of 8-128 characters (stored as an Argon2id hash)."""
-
-    def create() -> UserPublic:
-        with sessions() as session:
-            return UserPublic.model_validate(
-                service.create_user(session=session, data=data, hasher=hasher)
-            )
-
-    user = await run_in_threadpool(create)
+    user = service.create_user(sessions=sessions, hasher=hasher, data=data)
     response.headers["Location"] = f"/users/{user.id}"
     return user
 
 
 @router.get("/me", response_model=UserPublic, responses={k: _responses[k] for k in (401, 404, 503)})
 def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
-    with sessions() as session:
-        return service.get_user(session=session, user_id=principal.user_id)
+    """The caller's own user."""
+    return service.get_user(sessions=sessions, user_id=principal.user_id)
 
 
 @router.get(
@@ -67,9 +59,9 @@ def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
     responses={k: _responses[k] for k in (401, 403, 404, 422, 503)},
 )
 def get_user(user_id: UserId, principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+    """A user: the token's own, or any for an admin."""
     service.authorize_read(principal, user_id)
-    with sessions() as session:
-        return service.get_user(session=session, user_id=user_id)
+    return service.get_user(sessions=sessions, user_id=user_id)
 
 
 @router.get("", response_model=UserPage, responses={k: _responses[k] for k in (401, 403, 422, 503)})
@@ -79,6 +71,6 @@ def list_users(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> UserPage:
+    """Every user, by id: for an admin only."""
     service.authorize_list(principal)
-    with sessions() as session:
-        return service.list_users(session=session, limit=limit, offset=offset)
+    return service.list_users(sessions=sessions, limit=limit, offset=offset)

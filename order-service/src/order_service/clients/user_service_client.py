@@ -1,37 +1,17 @@
 """The user-service client: the only module that knows user-service is on the network.
 
-It implements ``order_service.users.UserDirectory`` with one call, ``GET /users/{id}`` with the
-caller's own bearer token relayed (200 -> ``UserRef`` with the name and email order-service
-snapshots; 404 ``/problems/user-not-found`` -> ``None``; 401 ``/problems/invalid-token`` ->
-``TokenRefusedError``), and turns every other way that call can go wrong into
-``UserServiceUnavailableError`` (with a ``retry_after`` hint) for the domain. A 404 or 401 of
-another problem ``type`` (a wrong base path, a proxy's page) is not taken for a verdict on the
-user: it is "unavailable". It also fetches the issuer's public keys (``fetch_jwks``,
-``GET /.well-known/jwks.json``) for ``tokens.JwksCache``: one attempt, short timeouts, no
-breaker (the cache bounds how often it is called and keeps known keys when it fails).
+It implements ``order_service.user_directory.UserDirectory`` with one call, ``GET /users/{id}``
+with the caller's own bearer token relayed (200 -> ``UserRef`` with the name and email
+order-service snapshots; 404 ``/problems/user-not-found`` -> ``None``; 401
+``/problems/invalid-token`` -> ``TokenRefusedError``), and turns every other way that call can go
+wrong into ``UserServiceUnavailableError`` (with a ``retry_after`` hint) for the domain. A 404 or
+401 of another problem ``type`` (a wrong base path, a proxy's page) is not taken for a verdict on
+the user: it is "unavailable". It also fetches the issuer's public keys (``fetch_jwks``,
+``GET /.well-known/jwks.json``) for ``service_kit.tokens.JwksCache``: one attempt, short timeouts,
+no breaker (the cache bounds how often it is called and keeps known keys when it fails).
 
-Policy, per lookup:
-
-- one pooled ``httpx.AsyncClient`` for the life of the app (the lifespan opens and closes it),
-  connect/read timeouts, no proxies from the environment; a small pool, every connection kept
-  alive: httpcore scans (and polls the socket of) every pooled connection on each request, so
-  50 connections cost more CPU than the lookups they carry (10 is plenty for one worker:
-  see docs/performance.md);
-- retried (tenacity): transport errors, timeouts, 502/503/504 and 429; exponential backoff with
-  full jitter; a ``Retry-After`` on 429/503 is waited for instead when it is at most
-  ``retry_after_max``, a longer one fails the lookup at once with that hint;
-- bounded twice: ``max_attempts`` (first included) and a total ``deadline``; every attempt's
-  timeouts are cut to the time left, and no retry starts that could not finish in time;
-- not retried: a 500 (an unexpected error is most often deterministic) and a malformed 200
-  body: both are "unavailable" to the caller and count against the breaker; other 4xx (our bug,
-  not the dependency's health) are "unavailable" and leave the breaker alone;
-- a circuit breaker (``clients.breaker``) around the whole lookup: failed lookups open it, it
-  then fails fast with the remaining cool-down as ``retry_after``; a 404 is a success for it;
-- ``X-Request-ID`` is passed on, so one request can be followed across both services;
-- metrics: ``user_service_lookups_total{outcome}`` (found, not_found, token_refused, unavailable,
-  circuit_open; a cancelled lookup has no outcome) and ``user_service_breaker_state``
-  (0 closed, 1 open, 2 half-open), updated as the breaker moves (every move happens inside a
-  lookup). With several workers each has its own breaker; the gauge shows the highest state.
+The policy it follows (timeouts, retries, the deadline, the breaker ``clients.breaker``, the pool
+size, metrics) is written once, in docs/design.md, "order-service's calls to user-service".
 """
 
 from __future__ import annotations
@@ -56,7 +36,7 @@ from order_service.errors import (
     TokenRefusedError,
     UserServiceUnavailableError,
 )
-from order_service.users import UserRef
+from order_service.user_directory import UserRef
 from service_kit.metrics import REGISTRY
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """What order-service knows about users: a reference, and the directory that vouches for them.
 
-The domain (service.py) depends only on this Protocol; clients/user_service.py implements it
+The domain (service.py) depends only on this Protocol; clients/user_service_client.py implements it
 over HTTP, and tests implement it in memory.
 """
 
