@@ -149,14 +149,22 @@ class JwksCache:
 
     async def key(self, kid: str) -> Ed25519PublicKey | None:
         key = self._keys.get(kid)
-        stale = self._fetched_at is None or self._clock() - self._fetched_at >= self._max_age
-        if (key is None or stale) and self._may_attempt():
+        if key is None:
+            # Wait for a fetch in flight (the first requests all arrive before the first fetch
+            # ends), then fetch unless one was attempted within the interval.
             async with self._lock:
-                if self._may_attempt():  # another request may have refreshed meanwhile
+                if self._may_attempt():
                     await self._refresh()
             key = self._keys.get(kid)
-        if key is None and self._last_failed:
-            raise KeysUnavailableError(f"key {kid!r} unknown and the key set could not be fetched")
+            if key is None and self._last_failed:
+                raise KeysUnavailableError(f"key {kid!r} unknown; the key set could not be fetched")
+            return key
+        stale = self._fetched_at is None or self._clock() - self._fetched_at >= self._max_age
+        if stale and self._may_attempt() and not self._lock.locked():
+            async with self._lock:  # a known key: refresh, but never wait behind another fetch
+                if self._may_attempt():
+                    await self._refresh()
+            key = self._keys.get(kid)  # None once the issuer stopped publishing it
         return key
 
     def _may_attempt(self) -> bool:

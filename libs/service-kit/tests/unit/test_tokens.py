@@ -3,6 +3,7 @@ the JWKS cache fetches as little as it can while keeping what it knows."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -309,3 +310,23 @@ async def test_jwks_cache_drops_keys_the_issuer_no_longer_publishes(ring: KeyRin
     del ring._keys["k1"]
     clock.now += 61
     assert await cache.key("k1") is None
+
+
+async def test_requests_arriving_during_the_first_fetch_wait_for_it(ring: KeyRing) -> None:
+    """Concurrent first requests: one fetch, and every one of them gets the key."""
+    gate = asyncio.Event()
+    fetches = 0
+
+    async def slow_fetch() -> Mapping[str, Any]:
+        nonlocal fetches
+        fetches += 1
+        await gate.wait()
+        return ring.jwks()
+
+    cache = JwksCache(slow_fetch, refresh_interval=30, max_age=600, clock=Clock())
+    lookups = [asyncio.create_task(cache.key("k2")) for _ in range(5)]
+    await asyncio.sleep(0)
+    gate.set()
+    keys = await asyncio.gather(*lookups)
+    assert all(key is not None for key in keys)
+    assert fetches == 1
