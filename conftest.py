@@ -5,6 +5,8 @@ Otherwise the session starts its own throw-away PostgreSQL (``devtools.pgtemp.Lo
 the local ``initdb``/``pg_ctl``, about a second). A missing binary, or a server that will not
 start, ends the run loudly (exit code 3); it never skips.
 
+OTEL_* variables of the shell are removed for every test (tests that trace set up their own).
+
 Service test suites build on ``postgres_server``: ``create_database(name)`` returns the URL of a
 new, empty database that is dropped at the end of the session.
 """
@@ -121,3 +123,14 @@ def create_database_with_roles(postgres_server: PostgresServer) -> Callable[[str
 def create_database(postgres_server: PostgresServer) -> Callable[[str], str]:
     """Factory: ``create_database("users")`` returns the URL of a new empty database."""
     return postgres_server.create_database
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_opentelemetry_from_the_shell() -> Iterator[None]:
+    """A developer's OTEL_* variables (an endpoint set for their own work) must not make every app
+    the tests build export traces: tests that trace build their own in-memory pipeline. Session
+    scope, so apps built by session fixtures do not see them either."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("OTEL_")]:
+            patch.delenv(name)
+        yield

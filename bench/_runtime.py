@@ -143,11 +143,11 @@ def local_postgres() -> LocalPostgres:
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """The driver's environment without any service settings, plus ``extra``."""
+    """The driver's environment without any service or OpenTelemetry settings, plus ``extra``."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("USER_SERVICE_", "ORDER_SERVICE_", "BASELINE_"))
+        if not key.startswith(("USER_SERVICE_", "ORDER_SERVICE_", "BASELINE_", "OTEL_"))
     }
     env.update(extra)
     return env

@@ -36,6 +36,27 @@ class LoadResult:
         return asdict(self) | {"rps": round(self.rps, 1), "errors": self.errors}
 
 
+def combine(name: str, parts: list[LoadResult], cpu_seconds: float) -> LoadResult:
+    """Several runs of one scenario as one: counts summed, percentiles the mean of the runs'."""
+    requests = sum(p.requests for p in parts)
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    return LoadResult(
+        name=name,
+        requests=requests,
+        seconds=sum(p.seconds for p in parts),
+        non2xx=sum(p.non2xx for p in parts),
+        socket_errors=sum(p.socket_errors for p in parts),
+        p50_ms=mean([p.p50_ms for p in parts]),
+        p95_ms=mean([p.p95_ms for p in parts]),
+        p99_ms=mean([p.p99_ms for p in parts]),
+        max_ms=max((p.max_ms for p in parts), default=0.0),
+        cpu_ms_per_request=1000 * cpu_seconds / requests if requests else 0.0,
+    )
+
+
 def parse_wrk(name: str, stdout: str) -> LoadResult:
     """Read the ``WRK_JSON`` line that bench/wrk/report.lua prints from ``done()``."""
     for line in stdout.splitlines():
@@ -142,6 +163,54 @@ def bench_table(results: dict[str, LoadResult], reference: str | None) -> str:
     ]
     headers = ["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "req/s vs baseline",
                "CPU ms/req", "CPU vs baseline"]  # fmt: skip
+    return table(headers, rows)
+
+
+def tracing_rows(
+    results: dict[str, LoadResult], spans: dict[str, int], suffix: str = " (traced)"
+) -> list[dict[str, Any]]:
+    """Each traced scenario next to the same scenario untraced, from one run."""
+    rows: list[dict[str, Any]] = []
+    for traced_name, exported in spans.items():
+        off, on = results.get(traced_name.removesuffix(suffix)), results.get(traced_name)
+        if off is None or on is None:
+            continue
+        rows.append(
+            {
+                "endpoint": off.name,
+                "cpu_ms_per_request_off": round(off.cpu_ms_per_request, 3),
+                "cpu_ms_per_request_on": round(on.cpu_ms_per_request, 3),
+                "cpu_increase": round(on.cpu_ms_per_request / off.cpu_ms_per_request - 1, 3)
+                if off.cpu_ms_per_request
+                else None,
+                "rps_off": round(off.rps, 1),
+                "rps_on": round(on.rps, 1),
+                "p95_ms_off": off.p95_ms,
+                "p95_ms_on": on.p95_ms,
+                "spans_per_request": round(exported / on.requests, 2) if on.requests else 0,
+            }
+        )
+    return rows
+
+
+def tracing_table(results: dict[str, LoadResult], spans: dict[str, int]) -> str:
+    """Tracing off vs on at 100% sampling: CPU per request of the servers, throughput, p95."""
+    rows = [
+        [
+            r["endpoint"],
+            f"{r['cpu_ms_per_request_off']:.2f}",
+            f"{r['cpu_ms_per_request_on']:.2f}",
+            f"{r['cpu_increase']:+.0%}" if r["cpu_increase"] is not None else "",
+            f"{r['rps_off']:.0f}",
+            f"{r['rps_on']:.0f}",
+            f"{r['p95_ms_off']:.1f}",
+            f"{r['p95_ms_on']:.1f}",
+            f"{r['spans_per_request']:.1f}",
+        ]
+        for r in tracing_rows(results, spans)
+    ]
+    headers = ["tracing off vs on (100% sampled)", "CPU ms/req off", "CPU ms/req on", "CPU",
+               "req/s off", "req/s on", "p95 ms off", "p95 ms on", "spans/req"]  # fmt: skip
     return table(headers, rows)
 
 

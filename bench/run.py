@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -32,11 +33,23 @@ from bench._runtime import (
     require_tool,
     sigterm_as_interrupt,
 )
-from bench.report import LoadResult, bench_table, judge_bench, parse_wrk, verdict_table
-from bench.stack import PASSWORD, Stack, seed_orders, seed_users
+from bench.report import (
+    LoadResult,
+    bench_table,
+    combine,
+    judge_bench,
+    parse_wrk,
+    tracing_rows,
+    tracing_table,
+    verdict_table,
+)
+from bench.stack import PASSWORD, TRACED, Stack, seed_orders, seed_users
 from devtools.pgtemp import PgTempError
 
 RESULTS = REPO / "bench" / "results"
+ROUNDS = 2  # A/B rounds of the tracing comparison
+TRACED_SCENARIOS = ("user GET /users/{id}", "order POST /orders")
+EXPORT_DELAY = 6.0  # s: the SDK batch processor exports at least every 5 s
 WRK_DIR = REPO / "bench" / "wrk"
 
 
@@ -71,13 +84,113 @@ def run_wrk(
     return parse_wrk(scenario.name, out.stdout)
 
 
+def warm_up(url: str, scenario: Scenario, args: argparse.Namespace) -> None:
+    """Discarded load first; a POST script's first argument is the run tag: keep emails unique."""
+    if args.warmup:
+        warm = [f"w{a}" if a.endswith(args.tag) else a for a in scenario.args]
+        run_wrk(
+            url,
+            Scenario(scenario.name, "", scenario.script, warm),
+            seconds=args.warmup,
+            connections=args.connections,
+            threads=args.threads,
+        )
+
+
+def servers_of(stack: Stack, scenario: Scenario) -> dict[str, int]:
+    """The processes a scenario's requests run in: an order costs a user-service call too."""
+    servers = {scenario.target: stack.children[scenario.target].pid}
+    if scenario.name.startswith("order POST /orders"):
+        user_service = scenario.target.replace("order-service", "user-service")
+        servers[user_service] = stack.children[user_service].pid
+    return servers
+
+
+def measure(
+    stack: Stack,
+    scenario: Scenario,
+    url: str,
+    args: argparse.Namespace,
+    results: dict[str, LoadResult],
+    profiles: dict[str, object],
+    workdir: Path,
+) -> None:
+    """Warm up (discarded), then one measured wrk run and the servers' CPU time during it."""
+    warm_up(url, scenario, args)
+    servers = servers_of(stack, scenario)
+    sampler = None
+    if args.profile:
+        sampler = profile.start(servers, args.duration, workdir / f"profile-{len(results)}")
+    print(f"==> {scenario.name}: {args.duration} s at {args.connections} connections", flush=True)
+    cpu_before = sum(cpu_seconds(pid) for pid in servers.values())
+    result = run_wrk(
+        url, scenario, seconds=args.duration, connections=args.connections, threads=args.threads
+    )
+    cpu = sum(cpu_seconds(pid) for pid in servers.values()) - cpu_before
+    results[scenario.name] = replace(
+        result, cpu_ms_per_request=1000 * cpu / result.requests if result.requests else 0
+    )
+    if sampler is not None:
+        profiles[scenario.name] = profile.finish(sampler)
+
+
+def settled_span_count(stack: Stack, timeout: float = 60.0) -> int:
+    """The receiver's span count once no batch has arrived for EXPORT_DELAY seconds."""
+    count, since, deadline = stack.spans_received(), time.monotonic(), time.monotonic() + timeout
+    while time.monotonic() - since < EXPORT_DELAY and time.monotonic() < deadline:
+        time.sleep(0.5)
+        if (now := stack.spans_received()) != count:
+            count, since = now, time.monotonic()
+    return count
+
+
+def measure_interleaved(
+    stack: Stack,
+    pair: tuple[tuple[Scenario, str], tuple[Scenario, str]],
+    args: argparse.Namespace,
+    results: dict[str, LoadResult],
+    spans: dict[str, int],
+) -> None:
+    """Tracing off and on, A/B: both warmed up, then ROUNDS times an untraced run and a traced
+    one of duration/ROUNDS each, so a neighbour's load falls on both alike. CPU and requests are
+    summed per side; latency percentiles are the mean of the rounds'. ``spans``: what the
+    receiver got during the traced runs, per traced request."""
+    for scenario, url in pair:
+        warm_up(url, scenario, args)
+    spans_before = settled_span_count(stack)  # the warm-up's last batches in before counting
+    runs: dict[str, list[LoadResult]] = {scenario.name: [] for scenario, _ in pair}
+    cpu: dict[str, float] = dict.fromkeys(runs, 0.0)
+    seconds = max(1, args.duration // ROUNDS)
+    for round_ in range(ROUNDS):
+        for scenario, url in pair:
+            print(f"==> {scenario.name}: {seconds} s (round {round_ + 1}/{ROUNDS})", flush=True)
+            servers = servers_of(stack, scenario)
+            # each round a tag of its own: a POST script's keys and e-mails must be new
+            args_of_round = [f"{a}r{round_}" if a.endswith(args.tag) else a for a in scenario.args]
+            before = sum(cpu_seconds(pid) for pid in servers.values())
+            runs[scenario.name].append(
+                run_wrk(
+                    url,
+                    replace(scenario, args=args_of_round),
+                    seconds=seconds,
+                    connections=args.connections,
+                    threads=args.threads,
+                )
+            )
+            cpu[scenario.name] += sum(cpu_seconds(pid) for pid in servers.values()) - before
+    spans[pair[1][0].name] = settled_span_count(stack) - spans_before
+    for name, parts in runs.items():
+        results[name] = combine(name, parts, cpu[name])
+
+
 def bench(args: argparse.Namespace) -> int:
     require_tool("wrk", "Install it: apt-get install -y wrk (Debian package).")
     if args.profile:
         require_tool(
             "py-spy", "Install the dev tools: make install (py-spy is in requirements-dev.txt)."
         )
-    tag = uuid.uuid4().hex[:8]
+    tag = args.tag = uuid.uuid4().hex[:8]
+    spans: dict[str, int] = {}
     started = datetime.now(UTC)
     machine_before = machine_info()
     results: dict[str, LoadResult] = {}
@@ -120,37 +233,30 @@ def bench(args: argparse.Namespace) -> int:
             "user-service": stack.user_url,
             "order-service": stack.order_url,
         }
+        # User reads and order creation also run with tracing on (every request sampled and
+        # exported), on a second pair of services, interleaved with the untraced runs.
+        ab = [s for s in scenarios if s.name in TRACED_SCENARIOS and selected(args, s.name)]
+        if ab:
+            print("==> a second pair of services, tracing on (OTLP/HTTP receiver)", flush=True)
+            stack.start_traced_services()
+            urls |= {
+                f"user-service{TRACED}": stack.traced_user_url,
+                f"order-service{TRACED}": stack.traced_order_url,
+            }
         for scenario in scenarios:
             if not selected(args, scenario.name):
                 continue
-            url = urls[scenario.target]
-            opts = {"connections": args.connections, "threads": args.threads}
-            if args.warmup:  # a POST script's first argument is the run tag: keep emails unique
-                warm = [f"w{a}" if a == tag else a for a in scenario.args]
-                run_wrk(
-                    url,
-                    Scenario(scenario.name, "", scenario.script, warm),
-                    seconds=args.warmup,
-                    **opts,
-                )
-            servers = {scenario.target: stack.children[scenario.target].pid}
-            if scenario.name == "order POST /orders":  # each order costs a user-service call too
-                servers["user-service"] = stack.children["user-service"].pid
-            sampler = None
-            if args.profile:
-                sampler = profile.start(servers, args.duration, workdir / f"profile-{len(results)}")
-            print(
-                f"==> {scenario.name}: {args.duration} s at {args.connections} connections",
-                flush=True,
+            if scenario not in ab:
+                measure(stack, scenario, urls[scenario.target], args, results, profiles, workdir)
+                continue
+            traced = replace(  # a tag of its own: new Idempotency-Keys, not replays
+                scenario,
+                name=f"{scenario.name}{TRACED}",
+                target=f"{scenario.target}{TRACED}",
+                args=[f"t{a}" if a == tag else a for a in scenario.args],
             )
-            cpu_before = sum(cpu_seconds(pid) for pid in servers.values())
-            result = run_wrk(url, scenario, seconds=args.duration, **opts)
-            cpu = sum(cpu_seconds(pid) for pid in servers.values()) - cpu_before
-            results[scenario.name] = replace(
-                result, cpu_ms_per_request=1000 * cpu / result.requests if result.requests else 0
-            )
-            if sampler is not None:
-                profiles[scenario.name] = profile.finish(sampler)
+            pair = ((scenario, urls[scenario.target]), (traced, urls[traced.target]))
+            measure_interleaved(stack, pair, args, results, spans)
     print("==> identity in process: token verification and Argon2id", flush=True)
     identity = {"token_verification": micro.token_verification(), "argon2": micro.argon2()}
     verdicts = judge_bench(results)
@@ -168,12 +274,16 @@ def bench(args: argparse.Namespace) -> int:
         },
         "settings": stack.settings(),
         "results": [r.as_json() for r in results.values()],
+        "tracing_overhead": tracing_rows(results, spans),
         "identity": identity,
         "targets": [v.as_json() for v in verdicts],
         "profiles": profiles,
     }
     print()
     print(bench_table(results, "baseline GET /users/{id}"))
+    if spans:
+        print()
+        print(tracing_table(results, spans))
     print()
     print(verdict_table(verdicts))
     print()

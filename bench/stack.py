@@ -18,6 +18,7 @@ import httpx
 
 from bench._runtime import (
     BIN,
+    REPO,
     BenchError,
     ManagedProcess,
     Processes,
@@ -54,12 +55,17 @@ ORDER_CLIENT_SETTINGS: dict[str, str] = {
 UVICORN_OPTIONS: list[str] = [
     "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header",
 ]  # fmt: skip
-T = TypeVar("T")
 USERS_TABLE = os.environ.get("BENCH_USERS_TABLE", "users")
+# Tracing on, for the overhead comparison: every request sampled, exported over OTLP/HTTP with
+# the SDK's default batch processor to tests-e2e's receiver (a collector stand-in, own process).
+TRACING_SETTINGS: dict[str, str] = {"OTEL_TRACES_SAMPLER": "always_on"}
+TRACED = " (traced)"
+RECEIVER = REPO / "tests-e2e" / "e2e_support" / "otlp.py"
 # Identity: the service's defaults (Argon2id m=19 MiB, t=2, p=1), but tokens that outlive a run.
 IDENTITY_SETTINGS: dict[str, str] = {"ACCESS_TOKEN_TTL": "3600"}
 PASSWORD = "bench correct horse battery"  # noqa: S105  (the seeded users' password)
 ADMIN_EMAIL = "bench-admin@example.com"
+T = TypeVar("T")
 
 
 @dataclass
@@ -76,6 +82,9 @@ class Stack:
     children: dict[str, ManagedProcess] = field(default_factory=dict)
     user_port: int = 0
     overrides: dict[str, str] = field(default_factory=dict)  # --set KEY=VALUE, for experiments
+    receiver_url: str = ""
+    traced_user_url: str = ""
+    traced_order_url: str = ""
     keys_dir: Path | None = None
 
     def settings(self) -> dict[str, object]:
@@ -86,6 +95,7 @@ class Stack:
             "uvicorn": UVICORN_OPTIONS,
             "postgres": "15, fsync=off, synchronous_commit=off, shared_buffers=128MB",
             "overrides": self.overrides,
+            "tracing_on": TRACING_SETTINGS | {"OTEL_EXPORTER_OTLP_ENDPOINT": "<receiver>"},
         }
 
     def migrate(self) -> None:
@@ -124,20 +134,27 @@ class Stack:
 
     def start_user_service(self, port: int | None = None) -> None:
         self.user_port = port or self.user_port or free_port()
-        env = {f"USER_SERVICE_{k}": v for k, v in SERVICE_SETTINGS.items()}
-        env |= {f"USER_SERVICE_{k}": v for k, v in IDENTITY_SETTINGS.items()}
+        self.user_url = self._serve("user-service", "USER_SERVICE_", self.user_port, {})
+
+    def _serve(self, name: str, prefix: str, port: int, extra: dict[str, str]) -> str:
+        """``<service> serve`` as ``name`` (``user-service``, ``order-service (traced)``)."""
+        service = name.split()[0]
+        env = {f"{prefix}{k}": v for k, v in SERVICE_SETTINGS.items()}
         env |= {
-            "USER_SERVICE_DATABASE_URL": self.users_db,
-            "USER_SERVICE_HOST": "127.0.0.1",
-            "USER_SERVICE_PORT": str(self.user_port),
-            "USER_SERVICE_KEYS_DIR": str(self.keys_dir),
+            f"{prefix}DATABASE_URL": self.users_db if service == "user-service" else self.orders_db,
+            f"{prefix}HOST": "127.0.0.1",
+            f"{prefix}PORT": str(port),
         }
+        if service == "user-service":  # both pairs sign with the same key: one set of tokens
+            env |= {f"{prefix}{k}": v for k, v in IDENTITY_SETTINGS.items()}
+            env |= {f"{prefix}KEYS_DIR": str(self.keys_dir)}
         proc = self.procs.start(
-            "user-service", [str(BIN / "user-service"), "serve"], clean_env(env | self.overrides)
+            name, [str(BIN / service), "serve"], clean_env(env | extra | self.overrides)
         )
-        self.user_url = f"http://127.0.0.1:{self.user_port}"
-        wait_ready(f"{self.user_url}/health/ready", proc)
-        self.children["user-service"] = proc
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/health/ready", proc)
+        self.children[name] = proc
+        return url
 
     def stop_user_service(self) -> None:
         self.procs.stop(self.children.pop("user-service"))
@@ -156,21 +173,44 @@ class Stack:
         self.children["fault-proxy"] = proc
 
     def start_order_service(self, user_service_url: str) -> None:
-        port = free_port()
-        env = {f"ORDER_SERVICE_{k}": v for k, v in SERVICE_SETTINGS.items()}
-        env |= {f"ORDER_SERVICE_{k}": v for k, v in ORDER_CLIENT_SETTINGS.items()}
-        env |= {
-            "ORDER_SERVICE_DATABASE_URL": self.orders_db,
-            "ORDER_SERVICE_HOST": "127.0.0.1",
-            "ORDER_SERVICE_PORT": str(port),
-            "ORDER_SERVICE_USER_SERVICE_URL": user_service_url,
-        }
-        proc = self.procs.start(
-            "order-service", [str(BIN / "order-service"), "serve"], clean_env(env | self.overrides)
+        self.order_url = self._serve(
+            "order-service", "ORDER_SERVICE_", free_port(), self._order_env(user_service_url)
         )
-        self.order_url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{self.order_url}/health/ready", proc)
-        self.children["order-service"] = proc
+
+    @staticmethod
+    def _order_env(user_service_url: str) -> dict[str, str]:
+        env = {f"ORDER_SERVICE_{k}": v for k, v in ORDER_CLIENT_SETTINGS.items()}
+        return env | {"ORDER_SERVICE_USER_SERVICE_URL": user_service_url}
+
+    def start_receiver(self) -> None:
+        """The OTLP/HTTP receiver the traced services export to (it only counts spans)."""
+        port = free_port()
+        proc = self.procs.start(
+            "otlp-receiver",
+            [sys.executable, str(RECEIVER), "--listen", f"127.0.0.1:{port}", "--quiet"],
+            clean_env({}),
+        )
+        self.receiver_url = f"http://127.0.0.1:{port}"
+        wait_ready(self.receiver_url, proc)
+        self.children["otlp-receiver"] = proc
+
+    def spans_received(self) -> int:
+        return int(httpx.get(self.receiver_url, timeout=5).json()["spans"])
+
+    def start_traced_services(self) -> None:
+        """A second pair, same databases, exporting every trace to the receiver: ``user-service
+        (traced)`` and ``order-service (traced)``, the latter calling the former."""
+        if not self.receiver_url:
+            self.start_receiver()
+        telemetry = TRACING_SETTINGS | {"OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver_url}
+        self.traced_user_url = self._serve(
+            f"user-service{TRACED}", "USER_SERVICE_", free_port(), telemetry
+        )
+        if "order-service" in self.children:
+            order_env = telemetry | self._order_env(self.traced_user_url)
+            self.traced_order_url = self._serve(
+                f"order-service{TRACED}", "ORDER_SERVICE_", free_port(), order_env
+            )
 
     def start_baseline(self) -> None:
         port = free_port()

@@ -112,4 +112,9 @@ else
   stage "image builds ($TAG)" build_images
 fi
 stage "deploy (helm upgrade --wait)" deploy
-stage "tests (tests-e2e)" "$BIN/pytest" tests-e2e -v --namespace "$NAMESPACE" --release "$RELEASE" "$@"
+# The traces test needs the services to export to the test run's receiver, which they cannot
+# reach while pytest runs here behind port-forwards: it runs where the suite runs in the cluster
+# (a pod, see tests-e2e/conftest.py), and locally in `make e2e-local`.
+echo "==> tests-e2e without the traces test (-m 'not traces'): the pods cannot reach this host"
+stage "tests (tests-e2e)" "$BIN/pytest" tests-e2e -v --namespace "$NAMESPACE" --release "$RELEASE" \
+  -m "not traces" "$@"

@@ -8,6 +8,8 @@
 # its own role (migrations) and served as a DML-only role, as in a deployment. user-service signs
 # with a key generated into the artifacts folder. The services start
 # through scripts/run-local.sh (migrations first); their logs go to .e2e-artifacts/local/.
+# Traces: both services export over OTLP/HTTP to the receiver the test run starts on a free port
+# (E2E_OTLP_LISTEN), so the traces tests see one order cross both services and databases.
 # Extra arguments go to pytest (e.g. -k idempotency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,7 +61,10 @@ export USER_SERVICE_KEYS_DIR="$ARTIFACTS/keys"
 
 USER_PORT=$(free_port)
 ORDER_PORT=$(free_port)
+OTLP_PORT=$(free_port)
 echo "==> starting both services (scripts/run-local.sh; log: $ARTIFACTS/services.log)"
+# Spans leave every 200 ms instead of the SDK's 5 s, so the traces test does not wait for them.
+OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT" OTEL_BSP_SCHEDULE_DELAY=200 \
 HOST=127.0.0.1 USER_PORT=$USER_PORT ORDER_PORT=$ORDER_PORT scripts/run-local.sh \
   >"$ARTIFACTS/services.log" 2>&1 &
 services_pid=$!
@@ -76,7 +81,8 @@ ready "$user_url/health/ready" && ready "$order_url/health/ready" \
 echo "==> user-service $user_url, order-service $order_url"
 
 set +e
-E2E_USER_URL=$user_url E2E_ORDER_URL=$order_url "$BIN/pytest" tests-e2e -m "not cluster" "$@"
+E2E_USER_URL=$user_url E2E_ORDER_URL=$order_url E2E_OTLP_LISTEN="127.0.0.1:$OTLP_PORT" \
+  "$BIN/pytest" tests-e2e -m "not cluster" "$@"
 rc=$?
 set -e
 [ "$rc" = 0 ] || echo "e2e-local: tests failed; service logs in $ARTIFACTS/services.log" >&2

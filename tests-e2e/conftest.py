@@ -10,6 +10,14 @@ Two ways to point the suite at a deployment (options win over environment variab
   through ``kubectl port-forward`` on ephemeral 127.0.0.1 ports, which it stops at the end.
 
 Neither given, or a cluster that does not answer: the run stops with a message, it never skips.
+
+Traces (tests marked ``traces``): the run starts an OTLP/HTTP receiver at ``--otlp-listen``/
+``E2E_OTLP_LISTEN`` (``HOST:PORT``) before the first test, and both services must export there
+(their ``OTEL_EXPORTER_OTLP_ENDPOINT``): ``scripts/e2e-local.sh`` does it for local processes; in
+a cluster the suite runs in a pod listening on ``0.0.0.0:4318`` behind a Service
+(``tests-e2e/k8s/otlp-receiver-service.yaml``) that the release's ``global.tracing.otlpEndpoint``
+names. Without a receiver those tests fail with that message
+(deselect them with ``-m "not traces"``).
 On a failed test in a cluster, pods, workloads, events and logs go to ``--artifacts``
 (``.e2e-artifacts/`` by default).
 """
@@ -32,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from e2e_support.api import ServiceClient, Shop
 from e2e_support.cluster import Cluster, ClusterError
+from e2e_support.otlp import OtlpReceiver, parse_listen
 from e2e_support.portforward import PortForward
 
 USER_SERVICE = "user-service"
@@ -64,12 +73,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--kubectl", default=env("KUBECTL", "kubectl"), help="kubectl used for port-forwards"
     )
+    group.addoption(
+        "--otlp-listen", default=env("E2E_OTLP_LISTEN"),
+        help="HOST:PORT of this run's OTLP/HTTP receiver, where both services export traces",
+    )  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "cluster: needs the deployment in a cluster (faults); -m 'not cluster' to run "
         "against local processes",
+    )  # fmt: skip
+    config.addinivalue_line(
+        "markers", "traces: needs both services exporting to this run's OTLP receiver "
+        "(--otlp-listen); -m 'not traces' without one",
     )  # fmt: skip
 
 
@@ -208,6 +225,39 @@ def cluster(target: Target) -> Cluster:
             pytrace=False,
         )
     return target.cluster
+
+
+_RECEIVER = pytest.StashKey[OtlpReceiver]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _otlp_receiver_for_the_session(pytestconfig: pytest.Config) -> Iterator[None]:
+    """With --otlp-listen, the receiver runs from the first test on, so no export is refused."""
+    listen = pytestconfig.getoption("otlp_listen")
+    if not listen:
+        yield
+        return
+    try:
+        receiver = OtlpReceiver(*parse_listen(listen))
+    except (OSError, ValueError) as exc:
+        pytest.exit(f"cannot listen for traces on {listen!r}: {exc}", returncode=4)
+    with receiver:
+        print(f"\ne2e: OTLP/HTTP receiver on {receiver.endpoint}")
+        pytestconfig.stash[_RECEIVER] = receiver
+        yield
+
+
+@pytest.fixture
+def otlp_receiver(pytestconfig: pytest.Config) -> OtlpReceiver:
+    """This run's receiver; a traces test without one fails, it never skips."""
+    receiver = pytestconfig.stash.get(_RECEIVER, None)
+    if receiver is None:
+        pytest.fail(
+            "no OTLP receiver: give --otlp-listen/E2E_OTLP_LISTEN (HOST:PORT) and point both "
+            "services' OTEL_EXPORTER_OTLP_ENDPOINT at it, or deselect with -m 'not traces'",
+            pytrace=False,
+        )
+    return receiver
 
 
 # --- artifacts of a failed test ------------------------------------------------------------------

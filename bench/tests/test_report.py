@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.profile import component, summarize
-from bench.report import LoadResult, judge_bench, parse_wrk
+from bench.report import LoadResult, combine, judge_bench, parse_wrk, tracing_rows
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8001
   1 threads and 32 connections
@@ -56,3 +56,21 @@ def test_profile_summary_splits_time_by_component_and_leaf() -> None:
         "uvicorn": 100.0, "user_service": 75.0, "sqlalchemy": 75.0, "stdlib:json": 25.0
     }  # fmt: skip
     assert component("/usr/lib/python3.11/threading.py") == "stdlib:threading"
+
+
+def test_combine_sums_counts_and_cpu_and_averages_percentiles() -> None:
+    first = LoadResult("a", 100, 5.0, 1, 0, 10.0, 20.0, 30.0, 40.0)
+    second = LoadResult("a", 300, 5.0, 0, 2, 20.0, 40.0, 50.0, 90.0)
+    both = combine("a", [first, second], cpu_seconds=0.8)
+    assert (both.requests, both.seconds, both.errors) == (400, 10.0, 3)
+    assert (both.p50_ms, both.p95_ms, both.max_ms) == (15.0, 30.0, 90.0)
+    assert both.cpu_ms_per_request == 2.0
+
+
+def test_tracing_rows_put_each_traced_run_next_to_its_untraced_one() -> None:
+    off = LoadResult("user GET /users/{id}", 1000, 10.0, 0, 0, 1, 2, 3, 4, cpu_ms_per_request=2.0)
+    on = LoadResult("user GET /users/{id} (traced)", 800, 10.0, 0, 0, 1, 3, 4, 5, 2.5)
+    (row,) = tracing_rows({off.name: off, on.name: on}, {on.name: 1600})
+    assert row["cpu_increase"] == 0.25
+    assert row["spans_per_request"] == 2.0
+    assert (row["rps_off"], row["rps_on"]) == (100.0, 80.0)

@@ -94,10 +94,16 @@ class Shop:
             "items": [{"product_id": product_id, "quantity": quantity, "unit_price": 1250}],
         }
 
-    def post_order(self, body: dict[str, Any], key: str | None = None) -> httpx.Response:
+    def post_order(
+        self, body: dict[str, Any], key: str | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         """POST /orders as the body's buyer: their token, the rest of the body as JSON."""
         payload = {k: v for k, v in body.items() if k != "user_id"}
-        headers = {**self.auth(body["user_id"]), **({"Idempotency-Key": key} if key else {})}
+        headers = {
+            **self.auth(body["user_id"]),
+            **({"Idempotency-Key": key} if key else {}),
+            **(headers or {}),
+        }
         return self.orders.post("/orders", json=payload, headers=headers)
 
     def orders_of(self, user_id: int) -> list[dict[str, Any]]:

@@ -113,6 +113,19 @@ VARIANTS: dict[str, Variant] = {
             "user-service.signingKeys.existingSecret=my-signing-keys",
         ),
     ),
+    "shop-observability": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "global.tracing.otlpEndpoint=http://otel-collector.observability:4318",
+            "order-service.tracing.sampler=parentbased_always_on",
+            "user-service.tracing.resourceAttributes.deployment\\.environment\\.name=prod eu",
+            "grafanaDashboard.enabled=true",
+            "user-service.networkPolicy.enabled=true",
+            "order-service.networkPolicy.enabled=true",
+            "order-service.networkPolicy.tracingEgress[0].namespaceSelector.matchLabels.name=obs",
+        ),
+    ),
     "shop-pdb": Variant(
         "shop",
         (

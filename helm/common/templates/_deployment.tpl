@@ -160,6 +160,9 @@ spec:
             - name: {{ $prefix }}SHUTDOWN_TIMEOUT
               value: {{ .Values.config.shutdownTimeout | quote }}
             {{- include "common.env" (dict "root" . "owner" false) | trim | nindent 12 }}
+            {{- with include "common.tracing.env" . | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
           startupProbe:
             httpGet:
               path: /health/live

@@ -6,7 +6,8 @@ Default deny for the service's pods, then exactly what it needs:
            on, and from networkPolicy.extraIngress peers;
   egress:  DNS; its database (the bundled PostgreSQL's pods on postgresql.service.port, or
            networkPolicy.databaseEgress on networkPolicy.databasePort for an external one); the
-           apps in networkPolicy.allowedUpstreams (same release); extraEgress.
+           apps in networkPolicy.allowedUpstreams (same release); the OTLP collector's port when
+           tracing is on (networkPolicy.tracingEgress peers); extraEgress.
 */}}
 {{- define "common.networkPolicy" -}}
 {{- if .Values.networkPolicy.enabled }}
@@ -78,6 +79,16 @@ spec:
       ports:
         - port: {{ $root.Values.containerPort }}
           protocol: TCP
+    {{- end }}
+    {{- with include "common.tracing.port" . }}
+    # the OTLP collector (tracing.otlpEndpoint): its port, to networkPolicy.tracingEgress peers
+    - ports:
+        - port: {{ . }}
+          protocol: TCP
+      {{- with $root.Values.networkPolicy.tracingEgress }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
     {{- end }}
     {{- with .Values.networkPolicy.extraEgress }}
     {{- toYaml . | nindent 4 }}

@@ -19,17 +19,19 @@ from order_service.clients.user_service_client import UserServiceClient
 from order_service.config import Settings, get_settings
 from service_kit.app import create_service_app
 from service_kit.tokens import JwksCache, TokenVerifier
+from service_kit.tracing import Tracing
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> FastAPI:
+    """``tracing``: from the OTEL_* environment unless given (tests export to memory)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def user_service_client(app: FastAPI) -> AsyncIterator[None]:
         # One pooled client for the app's life; routes get it through api.deps.UserDirectoryDep.
-        client = UserServiceClient.from_settings(settings)
+        client = UserServiceClient.from_settings(settings, tracing=app.state.tracing)
         app.state.user_directory = client
         # Tokens are checked here, against user-service's public keys, fetched once and cached.
         app.state.token_verifier = TokenVerifier(
@@ -47,4 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await client.aclose()
 
-    return create_service_app(settings, routers=[orders.router], lifespan=user_service_client)
+    return create_service_app(
+        settings, routers=[orders.router], lifespan=user_service_client, tracing=tracing
+    )

@@ -12,12 +12,14 @@ Money is integer minor units in BIGINT columns: 100 items x 10,000 x 10^9 fits e
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, StringConstraints, field_serializer
+from pydantic import ConfigDict, StringConstraints
 from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from service_kit.timestamps import UtcTimestamp, utc_now
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 PRODUCT_ID_MAX = 64
@@ -27,15 +29,6 @@ UNIT_PRICE_MAX = 10**9
 ITEMS_MAX = 100
 IDEMPOTENCY_KEY_MAX = 255
 USER_ID_MAX = 2**63 - 1
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class OrderItemBase(SQLModel):
@@ -125,11 +118,7 @@ class OrderPublic(SQLModel):
     currency: str
     items: list[OrderItemPublic]
     total: int
-    created_at: datetime
-
-    @field_serializer("created_at")
-    def _utc_z(self, value: datetime) -> str:
-        return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    created_at: UtcTimestamp
 
     @classmethod
     def from_rows(cls, order: Order, items: list[OrderItem]) -> OrderPublic:

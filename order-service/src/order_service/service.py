@@ -16,6 +16,9 @@ client retrying through a user-service outage still gets its order back): that n
 SELECT before the insert, and only requests that carry a key pay for it. A race between two
 identical requests is decided by the constraint, and the loser reads the winner's row. Keys are
 scoped to the buyer: the constraint is on (user_id, key), so two buyers never collide.
+
+Traces: the insert is a ``store order`` span (its SQL statements beneath it), from the tracer the
+route passes in (the API's no-op tracer when tracing is off).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import NoOpTracer, Tracer
 from starlette.concurrency import run_in_threadpool
 
 from order_service import repository
@@ -33,6 +37,8 @@ from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderP
 from order_service.repository import OrderRows, PricedLine
 from order_service.user_directory import UserDirectory, UserRef
 from service_kit.db import Sessions
+
+_NO_TRACER = NoOpTracer()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,7 @@ async def place_order(
     data: OrderCreate,
     idempotency_key: str | None = None,
     request_id: str | None = None,
+    tracer: Tracer = _NO_TRACER,
 ) -> PlacedOrder:
     fingerprint = request_fingerprint(data) if idempotency_key is not None else None
     if idempotency_key is not None and fingerprint is not None:
@@ -96,14 +103,23 @@ async def place_order(
     if user is None:
         raise UnknownUserError(buyer.user_id)
 
-    return await run_in_threadpool(
-        store_order,
-        sessions=sessions,
-        user=user,
-        data=data,
-        idempotency_key=idempotency_key,
-        fingerprint=fingerprint,
-    )
+    with tracer.start_as_current_span(
+        "store order",
+        attributes={
+            "order.items": len(data.items),
+            "order.idempotent": idempotency_key is not None,
+        },
+    ) as span:
+        placed = await run_in_threadpool(
+            store_order,
+            sessions=sessions,
+            user=user,
+            data=data,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+        )
+        span.set_attributes({"order.id": placed.order.id, "order.replayed": placed.replayed})
+        return placed
 
 
 def store_order(

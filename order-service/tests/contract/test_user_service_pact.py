@@ -16,6 +16,10 @@ freely. The bearer token in the pact is an example: the provider's verification 
 one it mints for the interaction's provider state (the request filter in user-service's contract
 conftest), as a real token cannot be written into a contract.
 
+The client runs with tracing on, as it does in production when a collector is configured, so the
+pact also says that order-service may send a W3C ``traceparent`` (any value of the right form:
+the trace and span ids change with every request) and that user-service must accept it.
+
 The last test keeps the committed pact honest: it fails when the file the tests produce differs
 from ``pacts/order-service-user-service.json`` (``make pact`` rewrites it).
 """
@@ -30,6 +34,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 from pact import Pact, match
 from pact.interaction import HttpInteraction
 
@@ -37,6 +42,7 @@ from order_service.clients.user_service_client import UserServiceClient
 from order_service.errors import TokenRefusedError
 from order_service.user_directory import UserRef
 from service_kit.tokens import keys_from_jwks
+from service_kit.tracing import Tracing
 
 pytestmark = [pytest.mark.contract, pytest.mark.anyio]
 
@@ -55,13 +61,16 @@ TOKEN = (
 BEARER_PATTERN = r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$"
 # The public part of an Ed25519 key (RFC 8037): 32 bytes, base64url without padding.
 EXAMPLE_X = "F7OrU1dNaVU2sACSeFD5HMtLgDxfbAGxg9vFJEIm6zk"
+# W3C Trace Context, version 00: trace id, parent span id, flags (lower-case hex).
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
 @asynccontextmanager
 async def client_for(pact: Pact) -> AsyncIterator[UserServiceClient]:
     """The real client, pointed at Pact's mock server for the interactions declared so far."""
     with pact.serve(addr="127.0.0.1") as server:
-        client = UserServiceClient(base_url=str(server.url))
+        client = UserServiceClient(base_url=str(server.url), tracing=Tracing(TracerProvider()))
         try:
             yield client
         finally:
@@ -79,6 +88,7 @@ def get_user(pact: Pact, description: str, *states: str) -> HttpInteraction:
         .with_header("Accept", "application/json")
         .with_header("Authorization", match.regex(f"Bearer {TOKEN}", regex=BEARER_PATTERN))
         .with_header("X-Request-ID", match.regex(REQUEST_ID, regex=REQUEST_ID_PATTERN))
+        .with_header("traceparent", match.regex(TRACEPARENT, regex=TRACEPARENT_PATTERN))
     )
 
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from service_kit.app import create_service_app
 from service_kit.tokens import StaticKeys, TokenVerifier
+from service_kit.tracing import Tracing
 from user_service.api import auth, users
 from user_service.config import Settings, get_settings
 from user_service.passwords import Argon2Params, PasswordHasher
@@ -23,11 +24,12 @@ from user_service.throttle import LoginThrottle
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The app; raises ``SigningKeyError`` when ``keys_dir`` holds no usable signing key."""
+def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> FastAPI:
+    """The app; raises ``SigningKeyError`` when ``keys_dir`` holds no usable signing key.
+    ``tracing``: from the OTEL_* environment unless given (tests export to memory)."""
     settings = settings or get_settings()
     keyring = KeyRing.from_directory(settings.keys_dir)
-    app = create_service_app(settings, routers=[auth.router, users.router])
+    app = create_service_app(settings, routers=[auth.router, users.router], tracing=tracing)
     app.state.keyring = keyring
     app.state.token_verifier = TokenVerifier(
         StaticKeys(keyring.public_keys()),

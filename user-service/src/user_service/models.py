@@ -9,14 +9,15 @@ OAuth2 token response.
 from __future__ import annotations
 
 import unicodedata
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, EmailStr, field_serializer, field_validator
+from pydantic import AfterValidator, ConfigDict, EmailStr, field_validator
 from sqlalchemy import Column, DateTime, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from service_kit.timestamps import UtcTimestamp, utc_now
 from user_service.passwords import PASSWORD_MAX, PASSWORD_MIN
 
 NAME_MAX = 100
@@ -31,15 +32,6 @@ class Role(StrEnum):
 
 def _lower(value: str) -> str:
     return value.lower()
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class UserBase(SQLModel):
@@ -87,11 +79,7 @@ class User(UserBase, table=True):
 
 class UserPublic(UserBase):
     id: int
-    created_at: datetime
-
-    @field_serializer("created_at")
-    def _utc_z(self, value: datetime) -> str:
-        return _as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    created_at: UtcTimestamp
 
 
 class UserPage(SQLModel):

@@ -8,6 +8,8 @@ settings    ``ServiceSettings``, the knobs every service has
 db          engine and session factory
 deps        what routes get injected (``SessionsDep``)
 health      ``/health/live`` and ``/health/ready``
+openapi     the problems a route documents
+timestamps  UTC timestamps and their one wire format
 app         ``create_service_app``: all of the above wired around a service's routers
 migrations  the alembic environment and ``upgrade_head``
 cli         ``<service> migrate`` and ``<service> serve``

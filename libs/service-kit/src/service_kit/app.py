@@ -1,7 +1,8 @@
 """``create_service_app``: the plumbing wired around a service's routers, the same for each.
 
-Settings, engine and session factory on ``app.state``; the error handlers; the request context
-outermost; ``/health`` and ``/metrics``; then the service's routers. A service's ``main.py``
+Settings, engine, session factory and tracing on ``app.state``; FastAPI's server spans and the
+engine's SQL spans when tracing is on (``service_kit.tracing``); the error handlers; the request
+context outermost; ``/health`` and ``/metrics``; then the service's routers. A service's ``main.py``
 calls it with its routers and, when it holds more than the database (a client of another
 service), a lifespan of its own, entered inside the kit's.
 """
@@ -20,11 +21,10 @@ from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from service_kit import health, metrics
 from service_kit.db import make_engine, make_session_factory
 from service_kit.log import configure_logging
-from service_kit.middleware import RequestContextMiddleware
+from service_kit.middleware import MAX_BODY_SIZE, RequestContextMiddleware
 from service_kit.problems import install_error_handlers
 from service_kit.settings import ServiceSettings
-
-MAX_BODY_SIZE = 64 * 1024
+from service_kit.tracing import Tracing
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -36,11 +36,17 @@ def create_service_app(
     *,
     routers: Sequence[APIRouter],
     lifespan: Lifespan | None = None,
+    tracing: Tracing | None = None,
 ) -> FastAPI:
-    """Nothing runs at import time, nor at start beyond the lifespan: migrations are a command."""
+    """Nothing runs at import time, nor at start beyond the lifespan: migrations are a command.
+
+    ``tracing``: from the OTEL_* environment unless given (a test's in-memory exporter).
+    """
     name = settings.service_name
     configure_logging(settings.log_level)
+    tracing = tracing or Tracing.from_environment(name)
     engine = make_engine(settings)
+    tracing.instrument_engine(engine)
 
     @asynccontextmanager
     async def service_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,9 +59,16 @@ def create_service_app(
                 yield
         finally:
             engine.dispose()
+            tracing.shutdown()  # exports the spans still queued
 
-    app = FastAPI(title=name, version=version(name), lifespan=service_lifespan)
+    app = FastAPI(
+        title=name,
+        version=version(name),
+        lifespan=service_lifespan,
+        telemetry=tracing.fastapi_telemetry(),
+    )
     app.state.settings = settings
+    app.state.tracing = tracing
     app.state.engine = engine
     app.state.sessions = make_session_factory(engine)
     install_error_handlers(app)

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from service_kit.db import Sessions
+from service_kit.tracing import Tracing
 
 
 async def get_sessions(request: Request) -> Sessions:
@@ -21,4 +22,11 @@ async def get_sessions(request: Request) -> Sessions:
     return sessions
 
 
+async def get_tracing(request: Request) -> Tracing:
+    """The app's tracing: ``tracing.tracer(__name__)`` for a service's own spans."""
+    tracing: Tracing = request.app.state.tracing
+    return tracing
+
+
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
+TracingDep = Annotated[Tracing, Depends(get_tracing)]

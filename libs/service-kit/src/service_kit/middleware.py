@@ -20,6 +20,7 @@ from service_kit.metrics import UNMATCHED, observe_request
 from service_kit.problems import http_problem, internal_problem
 
 REQUEST_ID_HEADER = "X-Request-ID"
+MAX_BODY_SIZE = 64 * 1024  # every request body of these services is a small JSON document
 _MAX_REQUEST_ID = 128
 
 logger = logging.getLogger(__name__)

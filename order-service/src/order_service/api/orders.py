@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
 from order_service.api.deps import BuyerDep, UserDirectoryDep
 from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
-from service_kit.deps import SessionsDep
+from service_kit.deps import SessionsDep, TracingDep
+from service_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -26,19 +27,11 @@ IdempotencyKey = Annotated[
     ),
 ]
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_responses: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token, or one that is refused", **_PROBLEM},
-    404: {"description": "No such order among the caller's", **_PROBLEM},
-    413: {"description": "Body over 64 KiB", **_PROBLEM},
-    422: {
-        "description": "Invalid request, unknown user, or Idempotency-Key reused with another body",
-        **_PROBLEM,
-    },
-    503: {
-        "description": "user-service or the database unavailable (see Retry-After)",
-        **_PROBLEM,
-    },
+_PROBLEMS = {
+    401: "No bearer token, or one that is refused",
+    404: "No such order among the caller's",
+    422: "Invalid request, unknown user, or Idempotency-Key reused with another body",
+    503: "user-service or the database unavailable (see Retry-After)",
 }
 
 
@@ -46,13 +39,14 @@ _responses: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderPublic,
-    responses={k: _responses[k] for k in (401, 413, 422, 503)},
+    responses=problem_responses(_PROBLEMS, 401, 413, 422, 503),
 )
 async def create_order(
     data: OrderCreate,
     buyer: BuyerDep,
     sessions: SessionsDep,
     directory: UserDirectoryDep,
+    tracing: TracingDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -65,6 +59,7 @@ async def create_order(
         buyer=buyer,
         data=data,
         idempotency_key=idempotency_key,
+        tracer=tracing.tracer(service.__name__),
         request_id=getattr(request.state, "request_id", None),
     )
     response.headers["Location"] = f"/orders/{placed.order.id}"
@@ -76,14 +71,14 @@ async def create_order(
 @router.get(
     "/{order_id}",
     response_model=OrderPublic,
-    responses={k: _responses[k] for k in (401, 404, 422, 503)},
+    responses=problem_responses(_PROBLEMS, 401, 404, 422, 503),
 )
 def get_order(order_id: OrderId, buyer: BuyerDep, sessions: SessionsDep) -> OrderPublic:
     """One of the caller's orders; someone else's id is a 404, like a missing one."""
     return service.get_order(sessions=sessions, order_id=order_id, user_id=buyer.user_id)
 
 
-@router.get("", response_model=OrderPage, responses={k: _responses[k] for k in (401, 422, 503)})
+@router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 401, 422, 503))
 def list_orders(
     buyer: BuyerDep,
     sessions: SessionsDep,

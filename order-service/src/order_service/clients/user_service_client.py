@@ -11,7 +11,8 @@ the user: it is "unavailable". It also fetches the issuer's public keys (``fetch
 no breaker (the cache bounds how often it is called and keeps known keys when it fails).
 
 The policy it follows (timeouts, retries, the deadline, the breaker ``clients.breaker``, the pool
-size, metrics) is written once, in docs/design.md, "order-service's calls to user-service".
+size, metrics, trace spans) is written once, in docs/design.md, "order-service's calls to
+user-service".
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Annotated
 
 import httpx
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from prometheus_client import Counter, Gauge
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
@@ -38,6 +40,7 @@ from order_service.errors import (
 )
 from order_service.user_directory import UserRef
 from service_kit.metrics import REGISTRY
+from service_kit.tracing import Tracing
 
 if TYPE_CHECKING:
     from order_service.config import Settings
@@ -131,6 +134,7 @@ class UserServiceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        tracing: Tracing | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -155,11 +159,18 @@ class UserServiceClient:
             follow_redirects=False,
             trust_env=False,
         )
+        tracing = tracing or Tracing(None)
+        tracing.instrument_client(self._http)
+        self._tracer = tracing.tracer(__name__)
         self._record_breaker_state()
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tracing: Tracing | None = None,
     ) -> UserServiceClient:
         return cls(
             settings.user_service_url,
@@ -177,6 +188,7 @@ class UserServiceClient:
                 reset_timeout=settings.breaker_reset_timeout,
             ),
             transport=transport,
+            tracing=tracing,
         )
 
     async def aclose(self) -> None:
@@ -203,45 +215,66 @@ class UserServiceClient:
     ) -> UserRef | None:
         """The user, None when user-service has no such user, ``TokenRefusedError`` when it
         refuses the caller's token, or UserServiceUnavailableError."""
-        try:
-            permit = self.breaker.acquire()  # CircuitOpenError: fail fast, nothing sent
-        except CircuitOpenError:
-            _CIRCUIT_OPEN.inc()
-            raise
-        self._record_breaker_state()  # open -> half-open happens in acquire()
-        try:
-            user = await self._lookup(
-                user_id, token=token, request_id=request_id, probe=permit.probe
+        with self._tracer.start_as_current_span(
+            "user-service lookup",
+            kind=SpanKind.INTERNAL,
+            attributes={"user_service.user_id": user_id},
+            record_exception=False,  # the outcome attributes say what happened, without a trace
+            set_status_on_exception=False,
+        ) as span:
+            span.set_attribute("user_service.breaker.state", self.breaker.state.value)
+            try:
+                permit = self.breaker.acquire()  # CircuitOpenError: fail fast, nothing sent
+            except CircuitOpenError:
+                _CIRCUIT_OPEN.inc()
+                span.set_attributes(
+                    {"user_service.breaker.decision": "reject", "user_service.attempts": 0}
+                )
+                _set_outcome(span, "circuit_open")
+                raise
+            span.set_attribute(
+                "user_service.breaker.decision", "probe" if permit.probe else "allow"
             )
-        except TokenRefusedError:
-            permit.release()  # says nothing about user-service's health
-            _REFUSED.inc()
-            raise
-        except _NoVerdictError as exc:
-            permit.release()
-            _UNAVAILABLE.inc()
-            raise UserServiceUnavailableError(str(exc)) from None
-        except UserServiceUnavailableError as exc:
-            permit.failure()
-            _UNAVAILABLE.inc()
-            # If this failure opened the breaker, the caller should come back after its cool-down.
-            exc.retry_after = max(exc.retry_after, self.breaker.remaining_cool_down())
-            raise
-        except BaseException:
-            permit.release()
-            raise
-        else:
-            permit.success()
-            (_NOT_FOUND if user is None else _FOUND).inc()
-            return user
-        finally:
-            self._record_breaker_state()  # after the permit's verdict, which may move it
+            self._record_breaker_state()  # open -> half-open happens in acquire()
+            try:
+                user = await self._lookup(
+                    user_id, token=token, request_id=request_id, probe=permit.probe, span=span
+                )
+            except TokenRefusedError:
+                permit.release()  # says nothing about user-service's health
+                _REFUSED.inc()
+                _set_outcome(span, "token_refused")
+                raise
+            except _NoVerdictError as exc:
+                permit.release()
+                _UNAVAILABLE.inc()
+                _set_outcome(span, "unavailable")
+                raise UserServiceUnavailableError(str(exc)) from None
+            except UserServiceUnavailableError as exc:
+                permit.failure()
+                _UNAVAILABLE.inc()
+                _set_outcome(span, "unavailable")
+                # If this failure opened the breaker, the caller should come back after its
+                # cool-down.
+                exc.retry_after = max(exc.retry_after, self.breaker.remaining_cool_down())
+                raise
+            except BaseException:
+                permit.release()
+                raise
+            else:
+                permit.success()
+                (_NOT_FOUND if user is None else _FOUND).inc()
+                _set_outcome(span, "not_found" if user is None else "found")
+                return user
+            finally:
+                self._record_breaker_state()  # after the permit's verdict, which may move it
+                span.set_attribute("user_service.breaker.state_after", self.breaker.state.value)
 
     def _record_breaker_state(self) -> None:
         BREAKER_STATE.set(_STATE_VALUES[self.breaker.state])
 
     async def _lookup(
-        self, user_id: int, *, token: str, request_id: str | None, probe: bool
+        self, user_id: int, *, token: str, request_id: str | None, probe: bool, span: Span
     ) -> UserRef | None:
         started = self._clock()
 
@@ -271,15 +304,15 @@ class UserServiceClient:
 
         def log_retry(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
+            retry: dict[str, int | float | str] = {
+                "attempt": state.attempt_number,
+                "reason": _describe(error),
+                "wait_seconds": round(state.upcoming_sleep, 3),
+            }
             logger.warning(
-                "user-service lookup failed, retrying",
-                extra={
-                    "user_id": user_id,
-                    "attempt": state.attempt_number,
-                    "reason": _describe(error),
-                    "wait_seconds": round(state.upcoming_sleep, 3),
-                },
+                "user-service lookup failed, retrying", extra={"user_id": user_id, **retry}
             )
+            span.add_event("retry", retry)
 
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(_RETRYABLE),
@@ -292,6 +325,7 @@ class UserServiceClient:
         try:
             async for attempt in retrying:
                 with attempt:
+                    span.set_attribute("user_service.attempts", attempt.retry_state.attempt_number)
                     return await self._attempt(user_id, token, request_id, remaining())
         except _RETRYABLE as exc:
             hint = exc.retry_after if isinstance(exc, _RetryableStatusError) else None
@@ -340,6 +374,13 @@ class UserServiceClient:
             logger.error("user-service refused the lookup", extra={"status": response.status_code})
             raise _NoVerdictError(f"user-service answered {response.status_code}")
         raise UserServiceUnavailableError(f"user-service answered {response.status_code}")
+
+
+def _set_outcome(span: Span, outcome: str) -> None:
+    """The lookup's outcome (the metric's label); an error status when there was no answer."""
+    span.set_attribute("user_service.outcome", outcome)
+    if outcome in {"unavailable", "circuit_open"}:
+        span.set_status(StatusCode.ERROR, f"user-service {outcome.replace('_', ' ')}")
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -6,11 +6,12 @@ user (what order-service asks, relaying its caller's token), any user and the li
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
 from service_kit.deps import SessionsDep
+from service_kit.openapi import problem_responses
 from user_service import service
 from user_service.api.deps import HasherDep, PrincipalDep
 from user_service.models import UserCreate, UserPage, UserPublic
@@ -20,15 +21,11 @@ router = APIRouter(prefix="/users", tags=["users"])
 MAX_ID = 2**31 - 1  # the column is a 32-bit integer; larger ids cannot exist
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
-_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-_responses: dict[int | str, dict[str, Any]] = {
-    401: {"description": "No bearer token, or one that is refused", **_PROBLEM},
-    403: {"description": "The token does not allow this read", **_PROBLEM},
-    404: {"description": "No such user", **_PROBLEM},
-    409: {"description": "Email already registered", **_PROBLEM},
-    413: {"description": "Body over 64 KiB", **_PROBLEM},
-    422: {"description": "Invalid request", **_PROBLEM},
-    503: {"description": "Database unavailable", **_PROBLEM},
+_PROBLEMS = {
+    401: "No bearer token, or one that is refused",
+    403: "The token does not allow this read",
+    404: "No such user",
+    409: "Email already registered",
 }
 
 
@@ -36,7 +33,7 @@ _responses: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses={k: _responses[k] for k in (409, 413, 422, 503)},
+    responses=problem_responses(_PROBLEMS, 409, 413, 422, 503),
 )
 def create_user(
     data: UserCreate, sessions: SessionsDep, hasher: HasherDep, response: Response
@@ -47,7 +44,7 @@ def create_user(
     return user
 
 
-@router.get("/me", response_model=UserPublic, responses={k: _responses[k] for k in (401, 404, 503)})
+@router.get("/me", response_model=UserPublic, responses=problem_responses(_PROBLEMS, 401, 404, 503))
 def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
     """The caller's own user."""
     return service.get_user(sessions=sessions, user_id=principal.user_id)
@@ -56,7 +53,7 @@ def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
 @router.get(
     "/{user_id}",
     response_model=UserPublic,
-    responses={k: _responses[k] for k in (401, 403, 404, 422, 503)},
+    responses=problem_responses(_PROBLEMS, 401, 403, 404, 422, 503),
 )
 def get_user(user_id: UserId, principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
     """A user: the token's own, or any for an admin."""
@@ -64,7 +61,7 @@ def get_user(user_id: UserId, principal: PrincipalDep, sessions: SessionsDep) ->
     return service.get_user(sessions=sessions, user_id=user_id)
 
 
-@router.get("", response_model=UserPage, responses={k: _responses[k] for k in (401, 403, 422, 503)})
+@router.get("", response_model=UserPage, responses=problem_responses(_PROBLEMS, 401, 403, 422, 503))
 def list_users(
     principal: PrincipalDep,
     sessions: SessionsDep,
