@@ -74,7 +74,8 @@ test: $(STAMP) tools ## All local tests: unit, integration (PostgreSQL), contrac
 
 .PHONY: test-unit
 test-unit: $(STAMP) ## Unit tests only (seconds, no I/O)
-	$(PYTEST) -q $(KIT)/tests/unit user-service/tests/unit order-service/tests/unit
+	$(PYTEST) -q $(KIT)/tests/unit user-service/tests/unit order-service/tests/unit \
+	  tests/test_app_wiring.py
 
 .PHONY: lint
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict over the whole repository
