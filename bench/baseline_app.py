@@ -20,8 +20,8 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import psycopg2  # type: ignore[import-untyped]
-import psycopg2.pool  # type: ignore[import-untyped]
+import psycopg2
+import psycopg2.pool
 from psycopg2 import sql
 from starlette.applications import Starlette
 from starlette.requests import Request

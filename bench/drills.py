@@ -6,7 +6,9 @@
 3. user-service slower than the read timeout: bounded latency, no thread/fd pile-up in
    order-service (/proc), nothing stored, and replays of the same keys store each order once.
 4. A burst of identical idempotent requests: exactly one order.
-5. schemathesis against both OpenAPI schemas: no 5xx, no response that breaks the schema.
+5. user-service frozen (SIGSTOP) under order load, then 6. PostgreSQL frozen under load on both
+   services: silent faults, bench/silent.py.
+7. schemathesis against both OpenAPI schemas: no 5xx, no response that breaks the schema.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from bench import silent
 from bench._runtime import (
     Processes,
     local_postgres,
@@ -103,6 +107,10 @@ class Driver:
                 return time.monotonic() - start
             await asyncio.sleep(0.1)
         return float("inf")
+
+
+def selected(args: argparse.Namespace, name: str) -> bool:
+    return not getattr(args, "only", None) or any(word in name for word in args.only)
 
 
 def latency_ms(outcomes: list[Outcome]) -> tuple[float, float]:
@@ -266,16 +274,22 @@ async def _drills(
     d = Driver(stack, users, probe_user=users[7])
     verdicts: list[Verdict] = []
     data: dict[str, Any] = {}
+    drills: dict[str, Callable[[], Awaitable[tuple[list[Verdict], dict[str, Any]]]]] = {
+        "503": lambda: drill_503(d, users, args.orders),
+        "stopped": lambda: drill_stopped(d, users[2]),
+        "slow": lambda: drill_slow(d, users[3]),
+        "idempotent": lambda: drill_idempotent(d, users[4]),
+        "frozen user-service": lambda: silent.drill_frozen_user_service(
+            stack, users.auth(users[5])
+        ),
+        "frozen PostgreSQL": lambda: silent.drill_frozen_postgres(stack, users.auth(users[6])),
+    }
     try:
-        for name, drill in (
-            ("503", drill_503(d, users, args.orders)),
-            ("stopped", drill_stopped(d, users[2])),
-            ("slow", drill_slow(d, users[3])),
-            ("idempotent", drill_idempotent(d, users[4])),
-        ):
-            print(f"==> drill: {name}", flush=True)
-            v, data[name] = await drill
-            verdicts += v
+        for name, drill in drills.items():
+            if selected(args, name):
+                print(f"==> drill: {name}", flush=True)
+                v, data[name] = await drill()
+                verdicts += v
     finally:
         await d.faults(error_rate=0.0, delay=0.0, down=False)
         await d.client.aclose()
@@ -297,9 +311,10 @@ def run(args: argparse.Namespace) -> int:
         stack.start_order_service(stack.proxy_url)
         users = seed_users(stack.user_url, 8, uuid.uuid4().hex[:8])
         verdicts, data = asyncio.run(_drills(stack, users, args))
-        print("==> drill: schemathesis", flush=True)
-        v, data["schemathesis"] = drill_schemathesis(stack, args.examples, workdir)
-        verdicts += v
+        if selected(args, "schemathesis"):
+            print("==> drill: schemathesis", flush=True)
+            v, data["schemathesis"] = drill_schemathesis(stack, args.examples, workdir)
+            verdicts += v
     print()
     print(verdict_table(verdicts))
     report: dict[str, object] = {

@@ -329,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     f = sub.add_parser("faults", help="fault drills through a fault-injecting proxy")
     f.add_argument("--examples", type=int, default=300, help="schemathesis examples per operation")
     f.add_argument("--orders", type=int, default=400, help="orders sent in the 503 drill")
+    f.add_argument("--only", nargs="*", help="run drills whose name contains a word")
     for p in (b, f):
         p.add_argument(
             "--set",

@@ -35,7 +35,10 @@ SERVICE_SETTINGS: dict[str, str] = {
     "WORKERS": "1",
     "DB_POOL_SIZE": "5",
     "DB_MAX_OVERFLOW": "5",
-    "DB_POOL_TIMEOUT": "5",
+    "DB_POOL_TIMEOUT": "2",
+    "DB_CONNECT_TIMEOUT": "2",
+    "DB_RESPONSE_TIMEOUT": "2.5",
+    "DB_STATEMENT_TIMEOUT": "2",
     "LOG_LEVEL": "INFO",
 }
 # order-service's client to user-service: the design.md defaults, explicit.

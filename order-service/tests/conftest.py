@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -40,15 +41,24 @@ from service_kit.tokens import JwksCache, TokenVerifier, public_jwk
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
+WALL_CLOCK_START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+
+
 @dataclass
 class FakeClock:
-    """A monotonic clock that only moves when told; its sleep() records and advances."""
+    """A monotonic clock that only moves when told; its sleep() records and advances.
+
+    ``wall()`` is the matching wall clock (for HTTP dates), moving with it.
+    """
 
     now: float = 1000.0
     sleeps: list[float] = field(default_factory=list)
 
     def __call__(self) -> float:
         return self.now
+
+    def wall(self) -> datetime:
+        return WALL_CLOCK_START + timedelta(seconds=self.now - 1000.0)
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
@@ -182,6 +192,7 @@ def make_client(clock: FakeClock) -> Callable[..., UserServiceClient]:
             "transport": httpx.MockTransport(handler),
             "sleep": clock.sleep,
             "clock": clock,
+            "wall_clock": clock.wall,
             "breaker": CircuitBreaker(
                 failure_threshold=threshold, reset_timeout=reset, clock=clock
             ),
@@ -271,6 +282,14 @@ def client(
     request carries a bearer token for user 1 unless the test sends its own header."""
     with _serving(settings, user_service_client, issuer.bearer(1)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def serving(
+    db_engine: Engine, user_service_client: UserServiceClient
+) -> Callable[[Settings], contextlib.AbstractContextManager[TestClient]]:
+    """``with serving(settings) as client``: the app with other settings, on the test database."""
+    return lambda settings: _serving(settings, user_service_client)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
 
 
 class ClusterError(RuntimeError):
@@ -152,6 +153,72 @@ class Cluster:
         annotations = {"kubectl.kubernetes.io/restartedAt": now}
         patch = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
         self.apps.patch_namespaced_deployment(dep.metadata.name, self.namespace, patch)
+
+    # --- PostgreSQL: the bundled database of a service (a StatefulSet of one pod) -------------
+
+    def database_selector(self, service: str) -> str:
+        """The labels of a service's bundled PostgreSQL (the charts' nameOverride:
+        user-postgresql, order-postgresql)."""
+        return self.selector(service.replace("-service", "-postgresql"))
+
+    def database_pod(self, service: str) -> Any:
+        """The running pod of a service's bundled PostgreSQL."""
+        pods = [
+            p
+            for p in self.core.list_namespaced_pod(
+                self.namespace, label_selector=self.database_selector(service)
+            ).items
+            if not p.metadata.deletion_timestamp
+        ]
+        if len(pods) != 1:
+            raise ClusterError(
+                f"expected one PostgreSQL pod labelled {self.database_selector(service)}, "
+                f"found {[p.metadata.name for p in pods]}"
+            )
+        return pods[0]
+
+    def delete_pod_now(self, name: str) -> None:
+        """Delete a pod with no grace period: its processes are killed, as on a lost node."""
+        self.core.delete_namespaced_pod(name, self.namespace, grace_period_seconds=0)
+
+    def wait_database_ready(self, service: str, *, replacing: str, timeout: float) -> float:
+        """Wait until a PostgreSQL pod other than ``replacing`` (a uid) is Ready; seconds taken."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            pods = self.core.list_namespaced_pod(
+                self.namespace, label_selector=self.database_selector(service)
+            ).items
+            for pod in pods:
+                ready = any(
+                    c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []
+                )
+                if pod.metadata.uid != replacing and ready and not pod.metadata.deletion_timestamp:
+                    return time.monotonic() - started
+            time.sleep(0.5)
+        raise ClusterError(f"no new Ready PostgreSQL pod for {service} after {timeout:.0f}s")
+
+    def exec(self, pod: str, container: str, script: str, timeout: float = 30.0) -> str:
+        """Run ``sh -c script`` in a container (``kubectl exec``: the pods/exec subresource);
+        its output, or ClusterError with it when the script fails."""
+        run: Callable[..., Any] = stream
+        resp = run(
+            self.core.connect_get_namespaced_pod_exec, pod, self.namespace,
+            container=container, command=["sh", "-c", script],
+            stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False,
+        )  # fmt: skip
+        output: list[str] = []
+        deadline = time.monotonic() + timeout
+        while resp.is_open() and time.monotonic() < deadline:
+            resp.update(timeout=1)
+            if resp.peek_stdout():
+                output.append(resp.read_stdout())
+            if resp.peek_stderr():
+                output.append(resp.read_stderr())
+        resp.close()
+        text = "".join(output)
+        if resp.returncode != 0:
+            raise ClusterError(f"exec in {pod}/{container} failed ({resp.returncode}): {text}")
+        return text
 
     # --- artifacts for a red run -------------------------------------------------------------
 

@@ -56,6 +56,21 @@ SCHEMA_NEW = "1.37.0"
 
 TEST_RELEASE = "shop"
 TEST_TAG = "0123456789ab"
+# `helm template` has no cluster to keep a generated database password in, so the charts refuse
+# to invent one there (helm/README.md): helm_template gives each bundled PostgreSQL one, first,
+# so a test's own values (an existingSecret, another password) still win.
+TEST_DB_PASSWORD = "render-only-password"
+# The service charts' databases have two roles: the owner's password and the app role's.
+_ROLE_PASSWORDS = (
+    f"postgresql.auth.password={TEST_DB_PASSWORD}",
+    f"postgresql.auth.appPassword={TEST_DB_PASSWORD}-app",
+)
+DB_PASSWORDS: dict[str, tuple[str, ...]] = {
+    "postgresql": (f"auth.password={TEST_DB_PASSWORD}",),
+    "user-service": _ROLE_PASSWORDS,
+    "order-service": _ROLE_PASSWORDS,
+    "shop": tuple(f"{service}.{value}" for service in SERVICE_CHARTS for value in _ROLE_PASSWORDS),
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,15 @@ VARIANTS: dict[str, Variant] = {
         (f"image.tag={TEST_TAG}", "userService.url=http://users.example.svc:80"),
     ),
     "shop-default": Variant("shop", (f"global.imageTag={TEST_TAG}",)),
+    "shop-existing-database-secrets": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "user-service.postgresql.auth.existingSecret=user-db-password",
+            "order-service.postgresql.auth.existingSecret=order-db-password",
+            "order-service.postgresql.auth.existingSecretPasswordKey=secret",
+        ),
+    ),
     "shop-external-database": Variant(
         "shop",
         (
@@ -132,6 +156,7 @@ VARIANTS: dict[str, Variant] = {
             f"global.imageTag={TEST_TAG}",
             "user-service.replicaCount=2",
             "user-service.podDisruptionBudget.enabled=true",
+            "order-service.replicaCount=2",
             "order-service.podDisruptionBudget.enabled=true",
             "order-service.podDisruptionBudget.minAvailable=1",
         ),
@@ -198,13 +223,18 @@ def helm_template(helm: str, charts_built: Path) -> Template:
     """`helm template` of a chart for a Kubernetes version; returns the completed process."""
 
     def template(
-        chart: str, sets: tuple[str, ...] = (), kube: str = KUBE_NEW, extra: tuple[str, ...] = ()
+        chart: str,
+        sets: tuple[str, ...] = (),
+        kube: str = KUBE_NEW,
+        extra: tuple[str, ...] = (),
+        *,
+        db_passwords: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         cmd = [helm, "template", TEST_RELEASE, str(charts_built / chart)]
         cmd += ["--namespace", "shop-test", "--kube-version", kube]
         if kube == KUBE_OLD:
             cmd += ["--api-versions", ",".join(API_VERSIONS_1_20)]
-        for value in sets:
+        for value in (*DB_PASSWORDS[chart], *sets) if db_passwords else sets:
             cmd += ["--set", value]
         return run([*cmd, *extra], check=False)
 

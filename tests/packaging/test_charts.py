@@ -18,6 +18,12 @@ Objects = list[dict[str, Any]]
 
 CHARTS = ("postgresql", "user-service", "order-service", "shop")
 OLD, NEW = "1.20.2", "1.34.0"
+DB_PASSWORDS = {  # conftest.DB_PASSWORDS (conftest modules are not importable)
+    "postgresql": ("auth.password=lint",),
+    "user-service": ("postgresql.auth.password=lint",),
+    "order-service": ("postgresql.auth.password=lint",),
+    "shop": tuple(f"{s}.postgresql.auth.password=lint" for s in ("user-service", "order-service")),
+}
 REMOVED_BY_1_25 = {("policy/v1beta1", "PodDisruptionBudget"): "policy/v1"}
 
 pytestmark = pytest.mark.packaging
@@ -25,8 +31,11 @@ pytestmark = pytest.mark.packaging
 
 @pytest.mark.parametrize("chart", CHARTS)
 def test_chart_passes_helm_lint_strict(helm: str, charts_built: Any, chart: str) -> None:
+    # helm lint renders without a cluster: like `helm template`, it needs the database password
+    values = ("global.imageTag=abc123", *DB_PASSWORDS[chart])
+    sets = [arg for value in values for arg in ("--set", value)]
     result = subprocess.run(
-        [helm, "lint", "--strict", str(charts_built / chart), "--set", "global.imageTag=abc123"],
+        [helm, "lint", "--strict", str(charts_built / chart), *sets],
         capture_output=True,
         text=True,
         check=False,

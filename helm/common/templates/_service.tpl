@@ -73,8 +73,41 @@ spec:
 {{- end }}
 {{- end }}
 
+{{/*
+Refuse a PodDisruptionBudget no eviction could satisfy: with it, every node drain and cluster
+upgrade waits forever. The pods it guards are replicaCount, or autoscaling.minReplicas (the
+fewest an HPA keeps); percentages round up, as the disruption controller rounds them.
+*/}}
+{{- define "common.pdb.check" -}}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- $replicas := int (ternary .Values.autoscaling.minReplicas .Values.replicaCount .Values.autoscaling.enabled) }}
+{{- $min := toString $pdb.minAvailable }}
+{{- $blocked := false }}
+{{- $what := "" }}
+{{- if ne $min "" }}
+{{- $required := int $min }}
+{{- if hasSuffix "%" $min }}
+{{- $required = int (ceil (divf (mulf $replicas (float64 (trimSuffix "%" $min))) 100)) }}
+{{- end }}
+{{- $blocked = ge $required $replicas }}
+{{- $what = printf "minAvailable %s" $min }}
+{{- else }}
+{{- $max := toString $pdb.maxUnavailable }}
+{{- $allowed := int $max }}
+{{- if hasSuffix "%" $max }}
+{{- $allowed = int (ceil (divf (mulf $replicas (float64 (trimSuffix "%" $max))) 100)) }}
+{{- end }}
+{{- $blocked = le $allowed 0 }}
+{{- $what = printf "maxUnavailable %s" $max }}
+{{- end }}
+{{- if $blocked }}
+{{- fail (printf "%s: podDisruptionBudget %s with %d replica(s) would block every voluntary eviction (node drains and cluster upgrades would hang): let at least one pod go (lower minAvailable, or raise replicaCount / autoscaling.minReplicas)" .Chart.Name $what $replicas) }}
+{{- end }}
+{{- end }}
+
 {{- define "common.pdb" -}}
 {{- if .Values.podDisruptionBudget.enabled }}
+{{- include "common.pdb.check" . }}
 apiVersion: {{ include "common.pdb.apiVersion" . }}
 kind: PodDisruptionBudget
 metadata:

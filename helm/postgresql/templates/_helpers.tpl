@@ -46,5 +46,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if or (eq $tag "") (eq $tag "latest") }}
 {{- fail "postgresql: image.tag must be a fixed version, not empty or latest" }}
 {{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
 {{- end }}

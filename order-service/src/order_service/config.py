@@ -7,6 +7,7 @@ entry.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from typing import ClassVar
 
@@ -45,6 +46,10 @@ class Settings(ServiceSettings):
     token_audience: str = Field(default="shop", min_length=1)
     jwks_refresh_interval: float = Field(default=30.0, ge=1, le=3600)
     jwks_max_age: float = Field(default=600.0, ge=10, le=86400)
+    # Idempotency-Key: how long a key is remembered (seconds, or an ISO 8601 duration: PT24H).
+    idempotency_key_window: timedelta = Field(
+        default=timedelta(hours=24), ge=timedelta(minutes=1), le=timedelta(days=30)
+    )
 
     @field_validator("user_service_url")
     @classmethod

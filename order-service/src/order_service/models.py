@@ -16,7 +16,17 @@ from datetime import datetime
 from typing import Annotated
 
 from pydantic import ConfigDict, StringConstraints
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from service_kit.timestamps import UtcTimestamp, utc_now
@@ -28,7 +38,11 @@ QUANTITY_MAX = 10_000
 UNIT_PRICE_MAX = 10**9
 ITEMS_MAX = 100
 IDEMPOTENCY_KEY_MAX = 255
-USER_ID_MAX = 2**63 - 1
+# The largest id user-service accepts (its users.id is a 32-bit integer). One bound for both
+# services, held by the contract: the pact asks user-service about this very id and expects an
+# answer (404), not a refusal, so a narrower provider fails its verification and a wider bound
+# here changes the pact. An id above it could never be a user: 422 at validation.
+USER_ID_MAX = 2**31 - 1
 
 
 class OrderItemBase(SQLModel):
@@ -63,8 +77,17 @@ IDEMPOTENCY_CONSTRAINT = "uq_orders_user_id_idempotency_key"
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
-    # an idempotency key is the buyer's own: two buyers may pick the same one
-    __table_args__ = (UniqueConstraint("user_id", "idempotency_key", name=IDEMPOTENCY_CONSTRAINT),)
+    __table_args__ = (
+        # an idempotency key is the buyer's own: two buyers may pick the same one
+        UniqueConstraint("user_id", "idempotency_key", name=IDEMPOTENCY_CONSTRAINT),
+        # the purge of expired keys scans only orders that still hold one, oldest first
+        Index(
+            "ix_orders_keyed_created_at",
+            "created_at",
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+            sqlite_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))

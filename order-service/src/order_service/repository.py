@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from order_service.models import IDEMPOTENCY_CONSTRAINT, Order, OrderItem
@@ -87,11 +89,44 @@ def get_order(*, session: Session, order_id: int, user_id: int) -> OrderRows | N
     return None if order is None else _with_items(session, [order])[0]
 
 
-def get_order_by_idempotency_key(*, session: Session, user_id: int, key: str) -> OrderRows | None:
+def get_order_by_idempotency_key(
+    *, session: Session, user_id: int, key: str, not_before: datetime
+) -> OrderRows | None:
+    """The buyer's order holding ``key``, if it was placed at or after ``not_before`` (else
+    expired)."""
     order = session.exec(
-        select(Order).where(Order.user_id == user_id, Order.idempotency_key == key)
+        select(Order).where(
+            Order.user_id == user_id,
+            Order.idempotency_key == key,
+            col(Order.created_at) >= not_before,
+        )
     ).first()
     return None if order is None else _with_items(session, [order])[0]
+
+
+def release_expired_keys(*, session: Session, before: datetime, key: str | None, limit: int) -> int:
+    """Forget the idempotency keys (and request hashes) of orders placed before ``before``:
+    ``key`` itself if it is one of them (so it can be used again), and up to ``limit`` others,
+    oldest first. The orders stay. Rows another transaction is purging are skipped, not waited
+    for (PostgreSQL's SKIP LOCKED; SQLite has one writer anyway). Returns how many were purged.
+    """
+    batch = (
+        select(Order.id)
+        .where(col(Order.idempotency_key).is_not(None), col(Order.created_at) < before)
+        .order_by(col(Order.created_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    expired: ColumnElement[bool] = col(Order.id).in_(batch)
+    if key is not None:  # one statement, one round trip
+        expired = or_(expired, col(Order.idempotency_key) == key)
+    result = session.execute(
+        update(Order)
+        .where(col(Order.created_at) < before, expired)
+        .values(idempotency_key=None, request_hash=None)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def list_orders(

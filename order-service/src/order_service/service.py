@@ -17,6 +17,16 @@ SELECT before the insert, and only requests that carry a key pay for it. A race 
 identical requests is decided by the constraint, and the loser reads the winner's row. Keys are
 scoped to the buyer: the constraint is on (user_id, key), so two buyers never collide.
 
+Keys are remembered for a window (``IDEMPOTENCY_KEY_WINDOW``, 24 h by default, as Stripe does):
+an older key is not a replay but a new request, and may name a new order. Expired keys are
+purged on write: every insert first releases its own key if it expired, then up to
+``PURGE_BATCH`` other expired keys, oldest first, in the same transaction. Purge-on-write rather
+than a scheduled job: nothing more to deploy or forget (Helm, kustomize and ``make run`` alike),
+and since each insert adds at most one key and releases up to ``PURGE_BATCH``, expired keys
+never pile up while orders come in; a partial index keeps the scan to the keyed rows. Expiry
+itself never depends on the purge: a lookup ignores keys older than the window. The orders are
+never deleted: only the key and its request hash are forgotten.
+
 Traces: the insert is a ``store order`` span (its SQL statements beneath it), from the tracer the
 route passes in (the API's no-op tracer when tracing is off).
 """
@@ -27,6 +37,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from opentelemetry.trace import NoOpTracer, Tracer
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +48,10 @@ from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderP
 from order_service.repository import OrderRows, PricedLine
 from order_service.user_directory import UserDirectory, UserRef
 from service_kit.db import Sessions
+from service_kit.timestamps import utc_now
+
+DEFAULT_KEY_WINDOW = timedelta(hours=24)
+PURGE_BATCH = 100  # expired keys released per insert, at most
 
 _NO_TRACER = NoOpTracer()
 
@@ -70,9 +85,17 @@ def price_items(items: Sequence[OrderItemCreate]) -> tuple[list[PricedLine], int
 
 
 def request_fingerprint(data: OrderCreate) -> str:
-    """SHA-256 of the canonical request: same order, same hash, however the JSON was written."""
+    """SHA-256 of the canonical request: same order, same hash, however the JSON was written.
+
+    Fields at their default value are left out, so an additive change of the schema (a new
+    optional field) leaves the fingerprint of every request that does not use it as it was: a
+    retry across such a deploy is a replay, not a 422.
+    """
     canonical = json.dumps(
-        data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        data.model_dump(mode="json", exclude_defaults=True),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -84,6 +107,7 @@ async def place_order(
     buyer: Buyer,
     data: OrderCreate,
     idempotency_key: str | None = None,
+    key_window: timedelta = DEFAULT_KEY_WINDOW,
     request_id: str | None = None,
     tracer: Tracer = _NO_TRACER,
 ) -> PlacedOrder:
@@ -95,6 +119,7 @@ async def place_order(
             user_id=buyer.user_id,
             key=idempotency_key,
             fingerprint=fingerprint,
+            key_window=key_window,
         )
         if replay is not None:
             return replay
@@ -117,6 +142,7 @@ async def place_order(
             data=data,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
+            key_window=key_window,
         )
         span.set_attributes({"order.id": placed.order.id, "order.replayed": placed.replayed})
         return placed
@@ -129,12 +155,19 @@ def store_order(
     data: OrderCreate,
     idempotency_key: str | None,
     fingerprint: str | None,
+    key_window: timedelta = DEFAULT_KEY_WINDOW,
 ) -> PlacedOrder:
-    """Insert the order, its items and the buyer's snapshot in one transaction; on a key
-    collision, replay the winner."""
+    """Purge expired keys, insert the order, its items and the buyer's snapshot, in one
+    transaction; on a key collision, replay the winner."""
     lines, total = price_items(data.items)
     try:
         with sessions.begin() as session:
+            repository.release_expired_keys(
+                session=session,
+                before=utc_now() - key_window,
+                key=idempotency_key,
+                limit=PURGE_BATCH,
+            )
             rows = repository.add_order(
                 session=session,
                 user_id=user.id,
@@ -151,7 +184,11 @@ def store_order(
         if idempotency_key is None or fingerprint is None:
             raise
     replay = find_replay(
-        sessions=sessions, user_id=user.id, key=idempotency_key, fingerprint=fingerprint
+        sessions=sessions,
+        user_id=user.id,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        key_window=key_window,
     )
     if replay is None:  # pragma: no cover - the winner's row exists once its insert blocked ours
         raise RuntimeError("idempotency key taken but no order holds it")
@@ -159,12 +196,19 @@ def store_order(
 
 
 def find_replay(
-    *, sessions: Sessions, user_id: int, key: str, fingerprint: str
+    *,
+    sessions: Sessions,
+    user_id: int,
+    key: str,
+    fingerprint: str,
+    key_window: timedelta = DEFAULT_KEY_WINDOW,
 ) -> PlacedOrder | None:
-    """The buyer's order stored under ``key``; ``IdempotencyKeyReusedError`` if its body
-    differed."""
+    """The buyer's order stored under ``key`` within the window; ``IdempotencyKeyReusedError``
+    if its body differed."""
     with sessions.begin() as session:
-        rows = repository.get_order_by_idempotency_key(session=session, user_id=user_id, key=key)
+        rows = repository.get_order_by_idempotency_key(
+            session=session, user_id=user_id, key=key, not_before=utc_now() - key_window
+        )
         if rows is None:
             return None
         if rows.order.request_hash != fingerprint:

@@ -3,7 +3,8 @@
 Each test declares the interactions it expects from user-service on a fresh ``Pact`` and drives
 the real ``UserServiceClient`` against Pact's mock server; on teardown the interactions are merged
 into one pact file in a per-session directory. The last test of the module compares that file
-with the committed ``pacts/<consumer>-<provider>.json``, or, when ``PACT_OUTPUT_DIR`` is set
+with the committed ``pacts/<consumer>-<provider>.json`` as contracts (``contract_of``: the Pact
+library's version stamp is not part of the contract), or, when ``PACT_OUTPUT_DIR`` is set
 (``make pact``), writes it there.
 
 The pacticipant names come from ``pacts/contracts.toml`` (the one place they are written): this
@@ -13,10 +14,12 @@ it with.
 
 from __future__ import annotations
 
+import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pact import Pact
@@ -96,3 +99,30 @@ def produced_pact(pact_run: PactRun, request: pytest.FixtureRequest) -> Path:
 @pytest.fixture
 def committed_pact(contract: Contract, pytestconfig: pytest.Config) -> Path:
     return pytestconfig.rootpath / "pacts" / contract.filename
+
+
+# The parts of a pact file's ``metadata`` that belong to the contract; the rest (``pactRust``:
+# the versions of the Pact library that wrote the file) is a stamp of the tool, not of the
+# contract, and moves with every pact-python upgrade.
+CONTRACT_METADATA = ("pactSpecification",)
+
+
+def contract_of(pact_text: str) -> dict[str, Any]:
+    """A pact file as a contract: parsed (key order and formatting do not matter), interactions
+    sorted by description, and only the metadata that is part of the contract."""
+    pact: dict[str, Any] = json.loads(pact_text) if pact_text.strip() else {}
+    metadata = pact.get("metadata", {})
+    pact["metadata"] = {key: metadata[key] for key in CONTRACT_METADATA if key in metadata}
+    pact["interactions"] = sorted(
+        pact.get("interactions", []), key=lambda i: json.dumps(i, sort_keys=True)
+    )
+    return pact
+
+
+ContractOf = Callable[[str], dict[str, Any]]
+
+
+@pytest.fixture
+def as_contract() -> ContractOf:
+    """``contract_of``, for the test modules (conftest modules are not importable)."""
+    return contract_of

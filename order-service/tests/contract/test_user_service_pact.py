@@ -20,18 +20,21 @@ The client runs with tracing on, as it does in production when a collector is co
 pact also says that order-service may send a W3C ``traceparent`` (any value of the right form:
 the trace and span ids change with every request) and that user-service must accept it.
 
-The last test keeps the committed pact honest: it fails when the file the tests produce differs
-from ``pacts/order-service-user-service.json`` (``make pact`` rewrites it).
+The last test keeps the committed pact honest: it fails when the contract the tests produce differs
+from ``pacts/order-service-user-service.json`` (``make pact`` rewrites it). It compares contracts,
+not bytes: a pact-python upgrade that only changes the library's version stamp is not a change.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,6 +43,7 @@ from pact.interaction import HttpInteraction
 
 from order_service.clients.user_service_client import UserServiceClient
 from order_service.errors import TokenRefusedError
+from order_service.models import USER_ID_MAX
 from order_service.user_directory import UserRef
 from service_kit.tokens import keys_from_jwks
 from service_kit.tracing import Tracing
@@ -77,14 +81,14 @@ async def client_for(pact: Pact) -> AsyncIterator[UserServiceClient]:
             await client.aclose()
 
 
-def get_user(pact: Pact, description: str, *states: str) -> HttpInteraction:
+def get_user(pact: Pact, description: str, *states: str, user_id: int = USER_ID) -> HttpInteraction:
     """An interaction for ``GET /users/{id}`` as the client sends it, given provider states
     (the first one with the user id as parameter)."""
-    interaction = pact.upon_receiving(description).given(states[0], id=USER_ID)
+    interaction = pact.upon_receiving(description).given(states[0], id=user_id)
     for state in states[1:]:
         interaction = interaction.given(state)
     return (
-        interaction.with_request("GET", f"/users/{USER_ID}")
+        interaction.with_request("GET", f"/users/{user_id}")
         .with_header("Accept", "application/json")
         .with_header("Authorization", match.regex(f"Bearer {TOKEN}", regex=BEARER_PATTERN))
         .with_header("X-Request-ID", match.regex(REQUEST_ID, regex=REQUEST_ID_PATTERN))
@@ -179,8 +183,51 @@ async def test_get_user_raises_token_refused_when_user_service_answers_invalid_t
             await client.get_user(USER_ID, token=TOKEN, request_id=REQUEST_ID)
 
 
+async def test_user_service_answers_for_the_largest_user_id_order_service_accepts(
+    pact: Pact,
+) -> None:
+    """The shared bound: user-service must answer (404 here), not refuse, the largest id that
+    order-service validates orders against (``models.USER_ID_MAX``)."""
+    (
+        get_user(pact, "a request for the largest user id", "no user exists", user_id=USER_ID_MAX)
+        .will_respond_with(404)
+        .with_header(
+            "Content-Type",
+            match.regex("application/problem+json", regex=r"^application/problem\+json"),
+        )
+        .with_body(
+            {"type": "/problems/user-not-found", "status": 404},
+            content_type="application/problem+json",
+        )
+    )
+
+    async with client_for(pact) as client:
+        user = await client.get_user(USER_ID_MAX, token=TOKEN, request_id=REQUEST_ID)
+
+    assert user is None
+
+
+def test_the_stale_pact_check_ignores_the_pact_library_version_but_not_the_contract(
+    committed_pact: Path, as_contract: Callable[[str], dict[str, Any]]
+) -> None:
+    pact = json.loads(committed_pact.read_text())
+    upgraded = json.loads(committed_pact.read_text())
+    upgraded["metadata"]["pactRust"] = {"ffi": "9.9.9", "models": "9.9.9"}
+    assert as_contract(json.dumps(upgraded, indent=4)) == as_contract(json.dumps(pact))
+
+    changed = json.loads(committed_pact.read_text())
+    changed["interactions"][0]["response"]["status"] = 410
+    assert as_contract(json.dumps(changed)) != as_contract(json.dumps(pact))
+    newer_spec = json.loads(committed_pact.read_text())
+    newer_spec["metadata"]["pactSpecification"]["version"] = "4.1"
+    assert as_contract(json.dumps(newer_spec)) != as_contract(json.dumps(pact))
+
+
 def test_committed_pact_is_what_the_consumer_tests_produce(
-    produced_pact: Path, committed_pact: Path, pytestconfig: pytest.Config
+    produced_pact: Path,
+    committed_pact: Path,
+    pytestconfig: pytest.Config,
+    as_contract: Callable[[str], dict[str, Any]],
 ) -> None:
     """Runs last in this module, after the tests above have written the session's pact.
 
@@ -192,12 +239,12 @@ def test_committed_pact_is_what_the_consumer_tests_produce(
         shutil.copyfile(produced_pact, target / produced_pact.name)
         return
 
-    produced = produced_pact.read_text()
-    committed = committed_pact.read_text() if committed_pact.exists() else ""
+    produced = as_contract(produced_pact.read_text())
+    committed = as_contract(committed_pact.read_text() if committed_pact.exists() else "")
     if produced != committed:
         diff = difflib.unified_diff(
-            committed.splitlines(keepends=True),
-            produced.splitlines(keepends=True),
+            json.dumps(committed, indent=2, sort_keys=True).splitlines(keepends=True),
+            json.dumps(produced, indent=2, sort_keys=True).splitlines(keepends=True),
             fromfile=f"{committed_pact} (committed)",
             tofile=f"{produced_pact.name} (produced by the consumer tests)",
         )

@@ -65,6 +65,28 @@ def test_post_order_returns_422_unknown_user_and_stores_nothing(
     assert len(fake_user_service.requests) == 1
 
 
+def test_post_order_accepts_the_largest_user_id_the_contract_allows(
+    client: TestClient, fake_user_service: Any, order_body: Body
+) -> None:
+    fake_user_service.known.add(2**31 - 1)
+    response = client.post("/orders", json=order_body(user_id=2**31 - 1))
+    assert response.status_code == 201, response.text
+    assert fake_user_service.requests[0].url.path == f"/users/{2**31 - 1}"
+
+
+def test_post_order_returns_422_unknown_user_once_when_user_service_refuses_the_id(
+    client: TestClient, fake_user_service: Any, order_body: Body
+) -> None:
+    """A refusal is final: 422 at once, never a 503 the client would retry forever."""
+    fake_user_service.handler = lambda request: httpx.Response(
+        422, json={"type": "/problems/validation", "status": 422}
+    )
+    response = client.post("/orders", json=order_body(user_id=7))
+    assert_problem(response, 422, "unknown-user")
+    assert len(fake_user_service.requests) == 1
+    assert count_orders(client) == 0
+
+
 def test_post_order_returns_503_with_retry_after_when_user_service_keeps_failing(
     client: TestClient, fake_user_service: Any, order_body: Body, settings: Settings
 ) -> None:
@@ -128,9 +150,13 @@ def test_the_request_id_is_passed_on_to_user_service(
         {"items": [{"product_id": "A", "quantity": 0, "unit_price": 1}]},
         {"items": [{"product_id": "A", "quantity": 1, "unit_price": 1, "line_total": 9}]},
         {"user_id": "one"},
+        {"user_id": 2**31},
     ],
-    ids=["total-given", "currency", "no-items", "quantity", "line-total-given", "user-id"],
-)
+    ids=[
+        "total-given", "currency", "no-items", "quantity", "line-total-given", "user-id",
+        "user-id-above-the-contract-bound",
+    ],
+)  # fmt: skip
 def test_post_order_returns_422_validation_for_a_bad_body_without_asking_user_service(
     client: TestClient, fake_user_service: Any, order_body: Body, overrides: dict[str, Any]
 ) -> None:

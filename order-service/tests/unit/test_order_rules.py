@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from order_service.models import OrderCreate
+from order_service.models import ITEMS_MAX, OrderCreate, OrderItemCreate
 from order_service.service import price_items, request_fingerprint
 
 pytestmark = pytest.mark.unit
@@ -108,4 +108,39 @@ def test_fingerprint_differs_when_the_order_differs() -> None:
     )
     assert request_fingerprint(base) != request_fingerprint(
         OrderCreate.model_validate(body(items=list(reversed(body()["items"]))))
+    )
+
+
+class ItemWithGiftWrap(OrderItemCreate):
+    """An item as a later release may define it: one more optional field."""
+
+    gift_wrap: bool = False
+
+
+class OrderWithNote(OrderCreate):
+    """The order as a later release may define it: optional fields added, nothing else."""
+
+    note: str | None = None
+    items: list[ItemWithGiftWrap] = Field(min_length=1, max_length=ITEMS_MAX)
+
+
+def test_fingerprint_survives_an_additive_change_of_the_order_schema() -> None:
+    """A retry across a deploy that adds an optional field is a replay, not a 422."""
+    before = OrderCreate.model_validate(body())
+    after = OrderWithNote.model_validate(body())
+    assert request_fingerprint(after) == request_fingerprint(before)
+
+
+def test_fingerprint_of_a_new_field_with_its_default_value_is_the_old_one() -> None:
+    before = OrderCreate.model_validate(body())
+    sent_default = OrderWithNote.model_validate(
+        body(note=None, items=[{**i, "gift_wrap": False} for i in body()["items"]])
+    )
+    assert request_fingerprint(sent_default) == request_fingerprint(before)
+
+
+def test_fingerprint_differs_when_a_new_field_is_used() -> None:
+    before = OrderCreate.model_validate(body())
+    assert request_fingerprint(OrderWithNote.model_validate(body(note="ring twice"))) != (
+        request_fingerprint(before)
     )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import httpx
@@ -114,7 +116,21 @@ async def test_get_user_retries_connection_errors(make_client: MakeClient) -> No
     assert len(script.requests) == 2
 
 
-@pytest.mark.parametrize("code", [400, 401, 403, 409, 422])
+async def test_get_user_returns_none_when_user_service_refuses_the_id_with_422(
+    make_client: MakeClient,
+) -> None:
+    """An id user-service refuses cannot be a user: unknown, not "unavailable, retry"."""
+    script = Script(status(422), status(500), status(422))
+    client = make_client(script, failure_threshold=2)
+    assert await client.get_user(2**31) is None
+    assert len(script.requests) == 1
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    assert await client.get_user(2**31) is None
+    assert client.breaker.state is BreakerState.CLOSED, "a refusal is an answer, not a failure"
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 409])
 async def test_get_user_never_retries_other_4xx_and_reports_unavailable(
     make_client: MakeClient, code: int
 ) -> None:
@@ -260,6 +276,38 @@ async def test_a_retry_after_that_would_pass_the_deadline_is_not_waited_for(
     assert clock.sleeps == []
 
 
+async def test_an_http_date_retry_after_is_measured_on_the_injected_wall_clock(
+    make_client: MakeClient, clock: Any
+) -> None:
+    when = format_datetime(clock.wall() + timedelta(seconds=2), usegmt=True)
+    script = Script(status(503, {"Retry-After": when}), ok())
+    client = make_client(script, retry_after_max=2.0)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert clock.sleeps == [2.0]
+
+
+async def test_an_http_date_retry_after_in_the_past_means_retry_now(
+    make_client: MakeClient, clock: Any
+) -> None:
+    when = format_datetime(clock.wall() - timedelta(seconds=30), usegmt=True)
+    script = Script(status(429, {"Retry-After": when}), ok())
+    client = make_client(script)
+    assert await client.get_user(42) == UserRef(id=42)
+    assert clock.sleeps == [0.0]
+
+
+async def test_an_http_date_retry_after_beyond_the_bound_fails_with_that_hint(
+    make_client: MakeClient, clock: Any
+) -> None:
+    when = format_datetime(clock.wall() + timedelta(seconds=30), usegmt=True)
+    script = Script(status(503, {"Retry-After": when}), ok())
+    client = make_client(script, retry_after_max=2.0)
+    with pytest.raises(UserServiceUnavailableError) as info:
+        await client.get_user(42)
+    assert info.value.retry_after == 30.0
+    assert clock.sleeps == []
+
+
 async def test_an_unparseable_retry_after_falls_back_to_backoff(
     make_client: MakeClient, clock: Any
 ) -> None:
@@ -337,6 +385,24 @@ async def test_only_one_probe_is_in_flight_while_half_open(
     assert await probe == ADA
     assert calls == 3
     assert client.breaker.state is BreakerState.CLOSED
+
+
+async def test_the_half_open_probe_is_a_single_request_however_it_fails(
+    make_client: MakeClient, clock: Any
+) -> None:
+    """A recovering user-service gets one request from the probe, not a retried lookup."""
+    script = Script(httpx.ConnectError("refused"))
+    client = make_client(script, max_attempts=4, failure_threshold=1, reset_timeout=5.0)
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    assert len(script.requests) == 4
+    clock.advance(5.0)
+    clock.sleeps.clear()
+    with pytest.raises(UserServiceUnavailableError):
+        await client.get_user(42)
+    assert len(script.requests) == 5, "the probe was retried"
+    assert clock.sleeps == []
+    assert client.breaker.state is BreakerState.OPEN
 
 
 async def test_a_failed_probe_reopens_the_breaker(make_client: MakeClient, clock: Any) -> None:

@@ -49,7 +49,7 @@ class Migrations:
         transaction grants that role DML on every table and sequence and nothing else: the
         service serves as it and can neither change the schema nor rewrite its history.
         """
-        engine = make_engine(settings)
+        engine = make_engine(settings, requests=False)
         try:
             with engine.begin() as connection:
                 command.upgrade(self.config(connection), "head")
@@ -88,7 +88,7 @@ class Migrations:
         if connection is not None:
             self._run(connection, metadata)
             return
-        engine = make_engine(settings())
+        engine = make_engine(settings(), requests=False)
         try:
             with engine.begin() as own_connection:
                 self._run(own_connection, metadata)

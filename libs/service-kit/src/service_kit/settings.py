@@ -12,9 +12,9 @@ and offers a cached ``get_settings()``; nothing else reads ``os.environ``.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -23,6 +23,8 @@ _SUPPORTED_BACKENDS = {"postgresql", "sqlite"}
 _PLACEHOLDER_PASSWORDS = {"changeme", "change-me", "replace-me", "placeholder", "xxx"}
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+THREADPOOL_SIZE = 40  # anyio's default: the threads FastAPI runs sync routes on
+MAX_POOL = THREADPOOL_SIZE - 8
 
 
 class ServiceSettings(BaseSettings):
@@ -33,10 +35,20 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     database_url: str = Field(repr=False)
+    # The database's bounds (docs/design.md, "Bounded database"): seconds unless said otherwise.
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_max_overflow: int = Field(default=5, ge=0, le=100)
-    db_pool_timeout: float = Field(default=5.0, gt=0, le=60)
-    db_connect_timeout: int = Field(default=3, ge=1, le=60)
+    db_pool_timeout: float = Field(default=2.0, gt=0, le=60)
+    db_connect_timeout: float = Field(default=2.0, gt=0, le=60)
+    db_response_timeout: float = Field(default=2.5, gt=0, le=600)
+    db_statement_timeout: float = Field(default=2.0, ge=0, le=600)  # 0: off
+    db_lock_timeout: float = Field(default=1.0, ge=0, le=600)  # 0: off
+    db_idle_in_transaction_timeout: float = Field(default=10.0, ge=0, le=3600)  # 0: off
+    db_tcp_user_timeout: float = Field(default=5.0, ge=0, le=600)  # 0: the kernel's
+    db_keepalives_idle: int = Field(default=10, ge=1, le=7200)
+    db_keepalives_interval: int = Field(default=3, ge=1, le=600)
+    db_keepalives_count: int = Field(default=3, ge=1, le=100)
+    readiness_timeout: float = Field(default=2.0, gt=0, le=60)
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
@@ -64,6 +76,22 @@ class ServiceSettings(BaseSettings):
         if url.password is not None and str(url.password).lower() in _PLACEHOLDER_PASSWORDS:
             raise ValueError("database_url carries a placeholder password; set a real secret")
         return url.render_as_string(hide_password=False)
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> Self:
+        if 0 < self.db_statement_timeout >= self.db_response_timeout:
+            raise ValueError(
+                "db_response_timeout must be longer than db_statement_timeout: the server cancels "
+                "a slow statement itself; the service gives the connection up only when even "
+                "that answer does not come"
+            )
+        if self.db_pool_size + self.db_max_overflow > MAX_POOL:
+            raise ValueError(
+                f"db_pool_size + db_max_overflow must be at most {MAX_POOL}: each connection in "
+                f"use pins one of the {THREADPOOL_SIZE} threads sync routes run on, and some "
+                "threads must stay free for health probes and other routes"
+            )
+        return self
 
     @classmethod
     def env_name(cls, field: str) -> str:

@@ -15,7 +15,7 @@ def test_defaults_are_the_kit_s_and_the_service_s(settings_class: type[ServiceSe
     assert settings.database_url == "sqlite:///./.data/example-service.db"
     assert settings.uses_default_database
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
-    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout) == (5, 5, 5)
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout) == (5, 5, 2)
     assert settings.log_level == "INFO"
     assert settings.shutdown_timeout == 20
 
@@ -81,3 +81,32 @@ def test_password_is_hidden_from_repr(settings_class: type[ServiceSettings]) -> 
     settings = settings_class(database_url="postgresql://app:s3cret@db/users")
     assert "s3cret" not in repr(settings)
     assert "s3cret" not in settings.safe_database_url
+
+
+def test_every_database_bound_has_a_default_that_fits_a_request(
+    settings_class: type[ServiceSettings],
+) -> None:
+    """A silent database costs a request at most pool + response + connect timeouts."""
+    s = settings_class()
+    assert (s.db_connect_timeout, s.db_response_timeout, s.db_pool_timeout) == (2, 2.5, 2)
+    assert (s.db_statement_timeout, s.db_lock_timeout) == (2, 1)
+    assert s.db_idle_in_transaction_timeout == 10
+    assert s.db_tcp_user_timeout == 5
+    assert (s.db_keepalives_idle, s.db_keepalives_interval, s.db_keepalives_count) == (10, 3, 3)
+    assert s.readiness_timeout == 2, "below the charts' readiness probe timeout (3 s)"
+    assert s.db_pool_timeout + s.db_response_timeout + s.db_connect_timeout <= 7
+
+
+def test_the_response_timeout_must_outlast_the_statement_timeout(
+    settings_class: type[ServiceSettings],
+) -> None:
+    """Else the service would drop a live server's connection before its own cancel arrives."""
+    with pytest.raises(ValidationError, match="db_response_timeout"):
+        settings_class(db_statement_timeout=3, db_response_timeout=3)
+    assert settings_class(db_statement_timeout=0, db_response_timeout=1).db_statement_timeout == 0
+
+
+def test_the_pool_must_leave_threads_free(settings_class: type[ServiceSettings]) -> None:
+    """Queries pin a thread each: a pool as large as the thread pool could pin them all."""
+    with pytest.raises(ValidationError, match="threads"):
+        settings_class(db_pool_size=20, db_max_overflow=20)

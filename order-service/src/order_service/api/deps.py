@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
+from order_service.config import Settings
 from order_service.service import Buyer
 from order_service.user_directory import UserDirectory
 from service_kit.auth import bearer_principal
@@ -23,6 +24,12 @@ bearer_scheme = HTTPBearer(
     auto_error=False, description="An access token from user-service's POST /token"
 )
 caller = bearer_principal(bearer_scheme)
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 async def get_user_directory(request: Request) -> UserDirectory:
@@ -37,5 +44,6 @@ async def get_buyer(principal: Annotated[Principal, Depends(caller)]) -> Buyer:
     return Buyer(user_id=principal.user_id, token=principal.token)
 
 
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 UserDirectoryDep = Annotated[UserDirectory, Depends(get_user_directory)]
 BuyerDep = Annotated[Buyer, Depends(get_buyer)]

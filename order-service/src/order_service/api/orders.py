@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import BuyerDep, UserDirectoryDep
+from order_service.api.deps import BuyerDep, SettingsDep, UserDirectoryDep
 from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
 from service_kit.deps import SessionsDep, TracingDep
 from service_kit.openapi import problem_responses
@@ -23,7 +23,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=IDEMPOTENCY_KEY_MAX,
         pattern=r"^[\x20-\x7e]+$",
-        description="Makes a retried POST safe: same key and body, same order, no duplicate.",
+        description=(
+            "Makes a retried POST safe: same key and body, same order, no duplicate. A key is "
+            "remembered for IDEMPOTENCY_KEY_WINDOW (24 h by default); after that it is new."
+        ),
     ),
 ]
 
@@ -46,6 +49,7 @@ async def create_order(
     buyer: BuyerDep,
     sessions: SessionsDep,
     directory: UserDirectoryDep,
+    settings: SettingsDep,
     tracing: TracingDep,
     request: Request,
     response: Response,
@@ -59,6 +63,7 @@ async def create_order(
         buyer=buyer,
         data=data,
         idempotency_key=idempotency_key,
+        key_window=settings.idempotency_key_window,
         tracer=tracing.tracer(service.__name__),
         request_id=getattr(request.state, "request_id", None),
     )

@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 USER_NOT_FOUND = "/problems/user-not-found"
+VALIDATION = "/problems/validation"
 INVALID_TOKEN = "/problems/invalid-token"  # noqa: S105  (a problem type, not a secret)
 JWKS_PATH = "/.well-known/jwks.json"
 _USER_AGENT = "order-service"
@@ -86,6 +87,13 @@ class _ProblemBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     type: str = "about:blank"
+
+
+def _no_such_user(response: httpx.Response) -> bool:
+    """user-service's verdict that the user does not exist: 404 user-not-found, or 422
+    validation (an id beyond what it stores); a 404 or 422 of another kind says nothing."""
+    kind = _problem_type(response)
+    return (response.status_code, kind) in {(404, USER_NOT_FOUND), (422, VALIDATION)}
 
 
 def _problem_type(response: httpx.Response) -> str | None:
@@ -134,6 +142,7 @@ class UserServiceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tracing: Tracing | None = None,
     ) -> None:
         if max_attempts < 1:
@@ -147,6 +156,7 @@ class UserServiceClient:
         self.breaker = breaker or CircuitBreaker(clock=clock)
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock
         self._backoff = wait_random_exponential(multiplier=backoff_initial, max=backoff_max)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -281,9 +291,11 @@ class UserServiceClient:
         def remaining() -> float:
             return self.deadline - (self._clock() - started)
 
+        attempts = 1 if probe else self.max_attempts  # a probe is one request, never retried
+
         def stop(state: RetryCallState) -> bool:
             error = state.outcome.exception() if state.outcome else None
-            if state.attempt_number >= self.max_attempts:
+            if state.attempt_number >= attempts:
                 return True
             if (
                 isinstance(error, _RetryableStatusError)
@@ -293,8 +305,8 @@ class UserServiceClient:
                 return True
             if state.upcoming_sleep >= remaining():
                 return True  # the next attempt could not finish before the deadline
-            # Other lookups opened the breaker meanwhile: stop hammering (a probe goes on).
-            return not probe and self.breaker.state is BreakerState.OPEN
+            # Other lookups opened the breaker meanwhile: stop hammering.
+            return self.breaker.state is BreakerState.OPEN
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
@@ -364,12 +376,14 @@ class UserServiceClient:
                     "user-service sent a malformed user body"
                 ) from None
             return UserRef(id=body.id, name=body.name, email=body.email)
-        if response.status_code == 404 and _problem_type(response) == USER_NOT_FOUND:
+        if _no_such_user(response):  # no such user; or an id that cannot be one
             return None
         if response.status_code == 401 and _problem_type(response) == INVALID_TOKEN:
             raise TokenRefusedError()
         if response.status_code in RETRYABLE_STATUSES:
-            raise _RetryableStatusError(response.status_code, _retry_after(response))
+            raise _RetryableStatusError(
+                response.status_code, _retry_after(response, now=self._wall_clock())
+            )
         if 400 <= response.status_code < 500:
             logger.error("user-service refused the lookup", extra={"status": response.status_code})
             raise _NoVerdictError(f"user-service answered {response.status_code}")
@@ -383,8 +397,9 @@ def _set_outcome(span: Span, outcome: str) -> None:
         span.set_status(StatusCode.ERROR, f"user-service {outcome.replace('_', ' ')}")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None when absent/garbled."""
+def _retry_after(response: httpx.Response, *, now: datetime) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds, or an HTTP date counted from ``now``), or None
+    when absent or garbled."""
     value = response.headers.get("Retry-After")
     if value is None:
         return None
@@ -397,7 +412,7 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
     if when.tzinfo is None:
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def _describe(error: BaseException | None) -> str:
