@@ -286,10 +286,11 @@ def client(
 
 @pytest.fixture
 def serving(
-    db_engine: Engine, user_service_client: UserServiceClient
+    db_engine: Engine, user_service_client: UserServiceClient, issuer: Issuer
 ) -> Callable[[Settings], contextlib.AbstractContextManager[TestClient]]:
-    """``with serving(settings) as client``: the app with other settings, on the test database."""
-    return lambda settings: _serving(settings, user_service_client)
+    """``with serving(settings) as client``: the app with other settings, on the test database,
+    sending a bearer token for user 1."""
+    return lambda settings: _serving(settings, user_service_client, issuer.bearer(1))
 
 
 @pytest.fixture

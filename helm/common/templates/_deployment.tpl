@@ -14,7 +14,7 @@ init containers: the schema owner's database URL; false for the server: the app 
 - name: {{ include "common.envPrefix" . }}LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
 {{- /* readiness answers (503) a second before its probe would give up on it */}}
-- name: {{ $prefix }}READINESS_TIMEOUT
+- name: {{ include "common.envPrefix" . }}READINESS_TIMEOUT
   value: {{ maxf 0.5 (subf (float64 .Values.probes.readiness.timeoutSeconds) 1) | toString | quote }}
 {{- $serviceEnv := printf "%s.env" .Chart.Name }}
 {{- with include $serviceEnv . }}

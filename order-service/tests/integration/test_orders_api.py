@@ -66,10 +66,10 @@ def test_post_order_returns_422_unknown_user_and_stores_nothing(
 
 
 def test_post_order_accepts_the_largest_user_id_the_contract_allows(
-    client: TestClient, fake_user_service: Any, order_body: Body
+    client: TestClient, fake_user_service: Any, order_body: Body, bearer: Any
 ) -> None:
     fake_user_service.known.add(2**31 - 1)
-    response = client.post("/orders", json=order_body(user_id=2**31 - 1))
+    response = client.post("/orders", json=order_body(), headers=bearer(2**31 - 1))
     assert response.status_code == 201, response.text
     assert fake_user_service.requests[0].url.path == f"/users/{2**31 - 1}"
 
@@ -79,9 +79,11 @@ def test_post_order_returns_422_unknown_user_once_when_user_service_refuses_the_
 ) -> None:
     """A refusal is final: 422 at once, never a 503 the client would retry forever."""
     fake_user_service.handler = lambda request: httpx.Response(
-        422, json={"type": "/problems/validation", "status": 422}
+        422,
+        json={"type": "/problems/validation", "status": 422},
+        headers={"Content-Type": "application/problem+json"},
     )
-    response = client.post("/orders", json=order_body(user_id=7))
+    response = client.post("/orders", json=order_body())
     assert_problem(response, 422, "unknown-user")
     assert len(fake_user_service.requests) == 1
     assert count_orders(client) == 0

@@ -61,6 +61,8 @@ def ok(user_id: int = 42) -> httpx.Response:
 def status(code: int, headers: dict[str, str] | None = None) -> httpx.Response:
     if code == 404:  # what user-service answers for a missing user (the contract's problem)
         return problem(404, "/problems/user-not-found")
+    if code == 422:  # what user-service answers for an id it cannot hold
+        return problem(422, "/problems/validation")
     return httpx.Response(code, headers=headers, json={"status": code})
 
 
@@ -122,11 +124,11 @@ async def test_get_user_returns_none_when_user_service_refuses_the_id_with_422(
     """An id user-service refuses cannot be a user: unknown, not "unavailable, retry"."""
     script = Script(status(422), status(500), status(422))
     client = make_client(script, failure_threshold=2)
-    assert await client.get_user(2**31) is None
+    assert await client.get_user(2**31, token=TOKEN) is None
     assert len(script.requests) == 1
     with pytest.raises(UserServiceUnavailableError):
-        await client.get_user(42)
-    assert await client.get_user(2**31) is None
+        await client.get_user(42, token=TOKEN)
+    assert await client.get_user(2**31, token=TOKEN) is None
     assert client.breaker.state is BreakerState.CLOSED, "a refusal is an answer, not a failure"
 
 
@@ -282,7 +284,7 @@ async def test_an_http_date_retry_after_is_measured_on_the_injected_wall_clock(
     when = format_datetime(clock.wall() + timedelta(seconds=2), usegmt=True)
     script = Script(status(503, {"Retry-After": when}), ok())
     client = make_client(script, retry_after_max=2.0)
-    assert await client.get_user(42) == UserRef(id=42)
+    assert await client.get_user(42, token=TOKEN) == ADA
     assert clock.sleeps == [2.0]
 
 
@@ -292,7 +294,7 @@ async def test_an_http_date_retry_after_in_the_past_means_retry_now(
     when = format_datetime(clock.wall() - timedelta(seconds=30), usegmt=True)
     script = Script(status(429, {"Retry-After": when}), ok())
     client = make_client(script)
-    assert await client.get_user(42) == UserRef(id=42)
+    assert await client.get_user(42, token=TOKEN) == ADA
     assert clock.sleeps == [0.0]
 
 
@@ -303,7 +305,7 @@ async def test_an_http_date_retry_after_beyond_the_bound_fails_with_that_hint(
     script = Script(status(503, {"Retry-After": when}), ok())
     client = make_client(script, retry_after_max=2.0)
     with pytest.raises(UserServiceUnavailableError) as info:
-        await client.get_user(42)
+        await client.get_user(42, token=TOKEN)
     assert info.value.retry_after == 30.0
     assert clock.sleeps == []
 
@@ -394,12 +396,12 @@ async def test_the_half_open_probe_is_a_single_request_however_it_fails(
     script = Script(httpx.ConnectError("refused"))
     client = make_client(script, max_attempts=4, failure_threshold=1, reset_timeout=5.0)
     with pytest.raises(UserServiceUnavailableError):
-        await client.get_user(42)
+        await client.get_user(42, token=TOKEN)
     assert len(script.requests) == 4
     clock.advance(5.0)
     clock.sleeps.clear()
     with pytest.raises(UserServiceUnavailableError):
-        await client.get_user(42)
+        await client.get_user(42, token=TOKEN)
     assert len(script.requests) == 5, "the probe was retried"
     assert clock.sleeps == []
     assert client.breaker.state is BreakerState.OPEN
