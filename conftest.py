@@ -25,12 +25,22 @@ from sqlalchemy.engine import make_url
 from devtools.pgtemp import LocalPostgres, PgTempError
 
 
+@dataclass(frozen=True)
+class Roles:
+    """A database with an owner (migrations) and a DML-only app role (the service)."""
+
+    owner_url: str
+    app_url: str
+    app_role: str
+
+
 @dataclass
 class PostgresServer:
     """A server the tests may create databases on."""
 
     admin_url: str
     _created: list[str] = field(default_factory=list)
+    _roles: list[str] = field(default_factory=list)
 
     def create_database(self, prefix: str) -> str:
         name = f"{prefix}_{uuid.uuid4().hex[:8]}"
@@ -41,11 +51,39 @@ class PostgresServer:
         self._created.append(name)
         return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
 
+    def create_database_with_roles(self, prefix: str) -> Roles:
+        """A new database owned by a new role, and a second role that may only connect: the
+        least-privilege setup of docs/design.md (migrate as the owner, serve as the app role)."""
+        suffix = uuid.uuid4().hex[:8]
+        name, owner, app = (
+            f"{prefix}_{suffix}",
+            f"{prefix}_owner_{suffix}",
+            f"{prefix}_app_{suffix}",
+        )
+        engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            for role in (owner, app):
+                conn.execute(text(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{role}'"))
+            conn.execute(text(f'CREATE DATABASE "{name}" OWNER "{owner}"'))
+            conn.execute(text(f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC'))
+            conn.execute(text(f'GRANT CONNECT ON DATABASE "{name}" TO "{app}"'))
+        engine.dispose()
+        self._created.append(name)
+        self._roles += [owner, app]
+        url = make_url(self.admin_url).set(database=name)
+
+        def as_role(role: str) -> str:
+            return url.set(username=role, password=role).render_as_string(hide_password=False)
+
+        return Roles(owner_url=as_role(owner), app_url=as_role(app), app_role=app)
+
     def drop_all(self) -> None:
         engine = create_engine(self.admin_url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
             for name in self._created:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            for role in self._roles:
+                conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         engine.dispose()
 
 
@@ -73,6 +111,12 @@ def postgres_server() -> Iterator[PostgresServer]:
             local.stop()
         else:
             server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def create_database_with_roles(postgres_server: PostgresServer) -> Callable[[str], Roles]:
+    """Factory: ``create_database_with_roles("users")`` -> owner URL, app URL, app role."""
+    return postgres_server.create_database_with_roles
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ from bench._runtime import (
     require_tool,
 )
 from bench.report import Verdict, verdict_table
-from bench.stack import ORDER_CLIENT_SETTINGS, Stack, order_body, seed_users
+from bench.stack import ORDER_CLIENT_SETTINGS, Seeded, Stack, order_body, seed_users
 
 DEADLINE = float(ORDER_CLIENT_SETTINGS["USER_SERVICE_DEADLINE"])
 READ_TIMEOUT = float(ORDER_CLIENT_SETTINGS["USER_SERVICE_READ_TIMEOUT"])
@@ -61,18 +61,19 @@ def pct(values: list[float], q: float) -> float:
 
 
 class Driver:
-    def __init__(self, stack: Stack, probe_user: int) -> None:
+    def __init__(self, stack: Stack, users: Seeded, probe_user: int) -> None:
         self.stack = stack
+        self.users = users  # their tokens: each order is placed by its buyer
         self.probe_user = probe_user  # used only to wait for the breaker to close
         self.client = httpx.AsyncClient(
             timeout=30, limits=httpx.Limits(max_connections=200, max_keepalive_connections=200)
         )
 
     async def order(self, user_id: int, key: str | None = None, sku: str = "sku-1") -> Outcome:
-        headers = {"Idempotency-Key": key} if key else {}
+        headers = {**self.users.auth(user_id), **({"Idempotency-Key": key} if key else {})}
         start = time.monotonic()
         response = await self.client.post(
-            f"{self.stack.order_url}/orders", json=order_body(user_id, sku), headers=headers
+            f"{self.stack.order_url}/orders", json=order_body(sku), headers=headers
         )
         elapsed = time.monotonic() - start
         body = response.json() if response.content else {}
@@ -80,7 +81,7 @@ class Driver:
 
     async def orders_of(self, user_id: int) -> int:
         response = await self.client.get(
-            f"{self.stack.order_url}/orders", params={"user_id": user_id, "limit": 1}
+            f"{self.stack.order_url}/orders", params={"limit": 1}, headers=self.users.auth(user_id)
         )
         response.raise_for_status()
         return int(response.json()["total"])
@@ -268,9 +269,9 @@ def drill_schemathesis(
 
 
 async def _drills(
-    stack: Stack, users: list[int], args: argparse.Namespace
+    stack: Stack, users: Seeded, args: argparse.Namespace
 ) -> tuple[list[Verdict], dict[str, Any]]:
-    d = Driver(stack, probe_user=users[7])
+    d = Driver(stack, users, probe_user=users[7])
     verdicts: list[Verdict] = []
     data: dict[str, Any] = {}
     drills: dict[str, Callable[[], Awaitable[tuple[list[Verdict], dict[str, Any]]]]] = {
@@ -278,8 +279,10 @@ async def _drills(
         "stopped": lambda: drill_stopped(d, users[2]),
         "slow": lambda: drill_slow(d, users[3]),
         "idempotent": lambda: drill_idempotent(d, users[4]),
-        "frozen user-service": lambda: silent.drill_frozen_user_service(stack, users[5]),
-        "frozen PostgreSQL": lambda: silent.drill_frozen_postgres(stack, users[6]),
+        "frozen user-service": lambda: silent.drill_frozen_user_service(
+            stack, users.auth(users[5])
+        ),
+        "frozen PostgreSQL": lambda: silent.drill_frozen_postgres(stack, users.auth(users[6])),
     }
     try:
         for name, drill in drills.items():

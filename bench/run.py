@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import profile
+from bench import micro, profile
 from bench._runtime import (
     REPO,
     BenchError,
@@ -43,7 +43,7 @@ from bench.report import (
     tracing_table,
     verdict_table,
 )
-from bench.stack import TRACED, Stack, seed_orders, seed_users
+from bench.stack import PASSWORD, TRACED, Stack, seed_orders, seed_users
 from devtools.pgtemp import PgTempError
 
 RESULTS = REPO / "bench" / "results"
@@ -205,18 +205,28 @@ def bench(args: argparse.Namespace) -> int:
         if with_orders:
             stack.start_order_service(stack.user_url)
         stack.start_baseline()
-        print(f"==> seeding {args.users} users and orders", flush=True)
+        print(f"==> seeding {args.users} users (registered, logged in) and orders", flush=True)
         users = seed_users(stack.user_url, args.users, tag)
-        orders = seed_orders(stack.order_url, users, args.users) if with_orders else [0]
+        orders = seed_orders(stack.order_url, users, args.users) if with_orders else []
         if users != list(range(users[0], users[-1] + 1)):
             raise BenchError("seeded user ids are not contiguous; random ids would hit 404s")
-        by_user, by_order = ["/users/", *span(users)], ["/orders/", *span(orders)]
+        admin = stack.admin_token()  # reads any user: the GET /users/{id} load
+        tokens_file, owned_file, emails_file = (workdir / n for n in ("tokens", "owned", "emails"))
+        tokens_file.write_text("".join(f"{users.tokens[u]}\n" for u in users))
+        owned_file.write_text(
+            "".join(f"/orders/{order} {users.tokens[buyer]}\n" for order, buyer in orders)
+        )
+        emails_file.write_text("".join(f"seed-{tag}-{i}@example.com\n" for i in range(len(users))))
+        by_user = ["/users/", *span(users)]
         scenarios = [
             Scenario("baseline GET /users/{id}", "baseline", "get_by_id.lua", by_user),
-            Scenario("user GET /users/{id}", "user-service", "get_by_id.lua", by_user),
+            Scenario("user GET /users/{id}", "user-service", "get_by_id.lua", [*by_user, admin]),
             Scenario("user POST /users", "user-service", "post_user.lua", [tag]),
-            Scenario("order POST /orders", "order-service", "post_order.lua", [tag, *by_user[1:]]),
-            Scenario("order GET /orders/{id}", "order-service", "get_by_id.lua", by_order),
+            Scenario("user POST /token", "user-service", "login.lua", [str(emails_file), PASSWORD]),
+            Scenario(
+                "order POST /orders", "order-service", "post_order.lua", [tag, str(tokens_file)]
+            ),
+            Scenario("order GET /orders/{id}", "order-service", "get_owned.lua", [str(owned_file)]),
         ]
         urls = {
             "baseline": stack.baseline_url,
@@ -247,6 +257,8 @@ def bench(args: argparse.Namespace) -> int:
             )
             pair = ((scenario, urls[scenario.target]), (traced, urls[traced.target]))
             measure_interleaved(stack, pair, args, results, spans)
+    print("==> identity in process: token verification and Argon2id", flush=True)
+    identity = {"token_verification": micro.token_verification(), "argon2": micro.argon2()}
     verdicts = judge_bench(results)
     report = {
         "kind": "bench",
@@ -263,6 +275,7 @@ def bench(args: argparse.Namespace) -> int:
         "settings": stack.settings(),
         "results": [r.as_json() for r in results.values()],
         "tracing_overhead": tracing_rows(results, spans),
+        "identity": identity,
         "targets": [v.as_json() for v in verdicts],
         "profiles": profiles,
     }
@@ -273,6 +286,8 @@ def bench(args: argparse.Namespace) -> int:
         print(tracing_table(results, spans))
     print()
     print(verdict_table(verdicts))
+    print()
+    print(micro.table(identity["token_verification"], identity["argon2"]))  # type: ignore[arg-type]
     for name, summary in profiles.items():
         print(f"\n--- where the time goes: {name}")
         print(profile.render(summary))  # type: ignore[arg-type]

@@ -34,7 +34,7 @@ from sqlalchemy import create_engine, text
 
 from bench._runtime import proc_usage
 from bench.report import Verdict, table
-from bench.stack import ORDER_CLIENT_SETTINGS, SERVICE_SETTINGS, Stack, order_body
+from bench.stack import ORDER_CLIENT_SETTINGS, PASSWORD, SERVICE_SETTINGS, Stack, order_body
 
 FREEZE_SECONDS = 12.0  # below the liveness probes' patience, far above every deadline
 AFTER_SECONDS = 12.0  # load keeps coming after the thaw, to see the recovery
@@ -139,15 +139,19 @@ class Run:
         return response
 
 
-async def order_load(run: Run, client: httpx.AsyncClient, url: str, user_id: int, tag: str) -> None:
+async def order_load(
+    run: Run, client: httpx.AsyncClient, url: str, auth: dict[str, str], tag: str
+) -> None:
+    """Orders as one buyer (``auth``: their bearer header)."""
+
     async def worker(n: int) -> None:
         i = 0
         while not run.stop.is_set():
             sku = f"{tag}-{n}-{i}"
             i += 1
             await run.timed("orders", sku, client.post(
-                f"{url}/orders", json=order_body(user_id, sku),
-                headers={"Idempotency-Key": f"{sku}-key"},
+                f"{url}/orders", json=order_body(sku),
+                headers={"Idempotency-Key": f"{sku}-key", **auth},
             ))  # fmt: skip
             await asyncio.sleep(PACE)
 
@@ -161,7 +165,7 @@ async def user_load(run: Run, client: httpx.AsyncClient, url: str, tag: str) -> 
             email = f"{tag}-{n}-{i}@example.com"
             i += 1
             await run.timed("users", email, client.post(
-                f"{url}/users", json={"name": "Drill", "email": email}
+                f"{url}/users", json={"name": "Drill", "email": email, "password": PASSWORD}
             ))  # fmt: skip
             await asyncio.sleep(PACE)
 
@@ -308,14 +312,16 @@ async def wait_until_ready(client: httpx.AsyncClient, urls: list[str], within: f
 # --- the drills ----------------------------------------------------------------------------------
 
 
-async def drill_frozen_postgres(stack: Stack, user_id: int) -> tuple[list[Verdict], dict[str, Any]]:
+async def drill_frozen_postgres(
+    stack: Stack, auth: dict[str, str]
+) -> tuple[list[Verdict], dict[str, Any]]:
     tag = f"fpg{uuid.uuid4().hex[:6]}"
     run = Run()
     usage = Usage({s: stack.children[s].pid for s in ("user-service", "order-service")})
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT, limits=limits) as client:
         tasks = [
-            asyncio.create_task(order_load(run, client, stack.order_url, user_id, tag)),
+            asyncio.create_task(order_load(run, client, stack.order_url, auth, tag)),
             asyncio.create_task(user_load(run, client, stack.user_url, tag)),
             asyncio.create_task(readiness(run, client, "user-service", stack.user_url)),
             asyncio.create_task(readiness(run, client, "order-service", stack.order_url)),
@@ -397,7 +403,7 @@ async def drill_frozen_postgres(stack: Stack, user_id: int) -> tuple[list[Verdic
 
 
 async def drill_frozen_user_service(
-    stack: Stack, user_id: int
+    stack: Stack, auth: dict[str, str]
 ) -> tuple[list[Verdict], dict[str, Any]]:
     tag = f"fus{uuid.uuid4().hex[:6]}"
     run = Run()
@@ -405,7 +411,7 @@ async def drill_frozen_user_service(
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
     async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT, limits=limits) as client:
         tasks = [
-            asyncio.create_task(order_load(run, client, stack.order_url, user_id, tag)),
+            asyncio.create_task(order_load(run, client, stack.order_url, auth, tag)),
             asyncio.create_task(readiness(run, client, "order-service", stack.order_url)),
             asyncio.create_task(usage.sample(run)),
         ]

@@ -9,7 +9,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -61,6 +64,11 @@ USERS_TABLE = os.environ.get("BENCH_USERS_TABLE", "users")
 TRACING_SETTINGS: dict[str, str] = {"OTEL_TRACES_SAMPLER": "always_on"}
 TRACED = " (traced)"
 RECEIVER = REPO / "tests-e2e" / "e2e_support" / "otlp.py"
+# Identity: the service's defaults (Argon2id m=19 MiB, t=2, p=1), but tokens that outlive a run.
+IDENTITY_SETTINGS: dict[str, str] = {"ACCESS_TOKEN_TTL": "3600"}
+PASSWORD = "bench correct horse battery"  # noqa: S105  (the seeded users' password)
+ADMIN_EMAIL = "bench-admin@example.com"
+T = TypeVar("T")
 
 
 @dataclass
@@ -80,10 +88,12 @@ class Stack:
     receiver_url: str = ""
     traced_user_url: str = ""
     traced_order_url: str = ""
+    keys_dir: Path | None = None
 
     def settings(self) -> dict[str, object]:
         return {
             "service": SERVICE_SETTINGS,
+            "identity": IDENTITY_SETTINGS,
             "order_client": ORDER_CLIENT_SETTINGS,
             "uvicorn": UVICORN_OPTIONS,
             "postgres": "15, fsync=off, synchronous_commit=off, shared_buffers=128MB",
@@ -106,6 +116,24 @@ class Stack:
             if proc.popen.wait(120) != 0:
                 raise BenchError(f"{service} migrate failed:\n{proc.log_tail()}")
             self.procs.stop(proc)
+        self.keys_dir = self.procs.workdir / "keys"
+        self._run_user_service_command("generate-key", str(self.keys_dir))
+
+    def _run_user_service_command(self, *argv: str) -> None:
+        proc = self.procs.start(
+            f"user-service-{argv[0]}",
+            [str(BIN / "user-service"), *argv],
+            clean_env({"USER_SERVICE_DATABASE_URL": self.users_db}),
+        )
+        if proc.popen.wait(120) != 0:
+            raise BenchError(f"user-service {argv[0]} failed:\n{proc.log_tail()}")
+        self.procs.stop(proc)
+
+    def admin_token(self) -> str:
+        """A registered admin (granted with the CLI, as an operator would) and its token."""
+        asyncio.run(_register(self.user_url, [ADMIN_EMAIL]))
+        self._run_user_service_command("grant-admin", ADMIN_EMAIL)
+        return asyncio.run(_login(self.user_url, [ADMIN_EMAIL]))[0]
 
     def start_user_service(self, port: int | None = None) -> None:
         self.user_port = port or self.user_port or free_port()
@@ -120,6 +148,9 @@ class Stack:
             f"{prefix}HOST": "127.0.0.1",
             f"{prefix}PORT": str(port),
         }
+        if service == "user-service":  # both pairs sign with the same key: one set of tokens
+            env |= {f"{prefix}{k}": v for k, v in IDENTITY_SETTINGS.items()}
+            env |= {f"{prefix}KEYS_DIR": str(self.keys_dir)}
         proc = self.procs.start(
             name, [str(BIN / service), "serve"], clean_env(env | extra | self.overrides)
         )
@@ -202,39 +233,81 @@ class Stack:
         self.children["baseline"] = proc
 
 
-def order_body(user_id: int, sku: str = "sku-1") -> dict[str, object]:
-    return {
-        "user_id": user_id,
-        "currency": "EUR",
-        "items": [{"product_id": sku, "quantity": 2, "unit_price": 1250}],
-    }
+def order_body(sku: str = "sku-1") -> dict[str, object]:
+    """An order; its buyer is whoever's token sends it."""
+    return {"currency": "EUR", "items": [{"product_id": sku, "quantity": 2, "unit_price": 1250}]}
 
 
-async def _post_all(url: str, bodies: list[dict[str, object]], concurrency: int = 16) -> list[int]:
+class Seeded(list[int]):
+    """Seeded user ids, in order, with each one's access token."""
+
+    def __init__(self, ids: list[int], tokens: dict[int, str]) -> None:
+        super().__init__(ids)
+        self.tokens = tokens
+
+    def auth(self, user_id: int) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user_id]}"}
+
+
+async def _gather_limited(calls: list[Awaitable[T]], concurrency: int = 16) -> list[T]:
     limit = asyncio.Semaphore(concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
 
-        async def post(body: dict[str, object]) -> int:
-            async with limit:
-                response = await client.post(body.pop("_path"), json=body)  # type: ignore[arg-type]
+    async def one(call: Awaitable[T]) -> T:
+        async with limit:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
+async def _register(url: str, emails: list[str]) -> list[int]:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def register(i: int, email: str) -> int:
+            body = {"name": f"Seed {i}", "email": email, "password": PASSWORD}
+            response = await client.post("/users", json=body)
+            if response.status_code != 201:
+                raise BenchError(f"seeding got {response.status_code}: {response.text[:300]}")
+            return int(response.json()["id"])
+
+        return await _gather_limited([register(i, e) for i, e in enumerate(emails)])
+
+
+async def _login(url: str, emails: list[str]) -> list[str]:
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def login(email: str) -> str:
+            response = await client.post("/token", data={"username": email, "password": PASSWORD})
+            if response.status_code != 200:
+                raise BenchError(f"login got {response.status_code}: {response.text[:300]}")
+            return str(response.json()["access_token"])
+
+        return await _gather_limited([login(e) for e in emails])
+
+
+def seed_users(url: str, count: int, tag: str) -> Seeded:
+    """Register ``count`` users (with a password) and log each in; ids sorted, tokens kept."""
+    emails = [f"seed-{tag}-{i}@example.com" for i in range(count)]
+    ids = asyncio.run(_register(url, emails))
+    tokens = asyncio.run(_login(url, emails))
+    by_id = dict(zip(ids, tokens, strict=True))
+    return Seeded(sorted(ids), by_id)
+
+
+def seed_orders(url: str, users: Seeded, count: int) -> list[tuple[int, int]]:
+    """``count`` orders, round-robin over the users; (order id, buyer id), by order id."""
+
+    async def post_all() -> list[tuple[int, int]]:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+            async def post(i: int) -> tuple[int, int]:
+                buyer = users[i % len(users)]
+                response = await client.post(
+                    "/orders", json=order_body(f"sku-{i}"), headers=users.auth(buyer)
+                )
                 if response.status_code != 201:
                     raise BenchError(f"seeding got {response.status_code}: {response.text[:300]}")
-                return int(response.json()["id"])
+                return int(response.json()["id"]), buyer
 
-        return list(await asyncio.gather(*(post(b) for b in bodies)))
+            return await _gather_limited([post(i) for i in range(count)])
 
-
-def seed_users(url: str, count: int, tag: str) -> list[int]:
-    bodies: list[dict[str, object]] = [
-        {"_path": "/users", "name": f"Seed {i}", "email": f"seed-{tag}-{i}@example.com"}
-        for i in range(count)
-    ]
-    return sorted(asyncio.run(_post_all(url, bodies)))
-
-
-def seed_orders(url: str, user_ids: list[int], count: int) -> list[int]:
-    bodies = [
-        {"_path": "/orders", **order_body(user_ids[i % len(user_ids)], f"sku-{i}")}
-        for i in range(count)
-    ]
-    return sorted(asyncio.run(_post_all(url, bodies)))
+    return sorted(asyncio.run(post_all()))

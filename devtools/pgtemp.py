@@ -27,6 +27,11 @@ server, creates those databases and prints, on one write::
 
 then stays in the foreground until SIGTERM, SIGINT or SIGHUP, when it stops the server and
 deletes its directory. Redirect stdout to a file, wait for the ``# pgtemp ready`` line, source it.
+
+With ``--roles`` each database is owned by a role ``<name>_owner`` and a second role
+``<name>_app`` may only connect (the least-privilege setup of docs/design.md: migrations run as the
+owner and grant the app role DML); then ``NAME_URL`` is the app role's URL, and
+``NAME_OWNER_URL`` the owner's.
 """
 
 from __future__ import annotations
@@ -206,6 +211,33 @@ class LocalPostgres(contextlib.AbstractContextManager["LocalPostgres"]):
         )  # fmt: skip
         return self.url(name)
 
+    def create_database_with_roles(self, name: str) -> tuple[str, str]:
+        """Database ``name`` owned by a new role ``<name>_owner``, which only ``<name>_app`` (a
+        second new role) may also connect to; returns the (owner URL, app URL)."""
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"database name {name!r}: use lower-case letters, digits and _")
+        owner, app = f"{name}_owner", f"{name}_app"
+        self._psql(
+            f'CREATE ROLE "{owner}" LOGIN',
+            f'CREATE ROLE "{app}" LOGIN',
+            f'CREATE DATABASE "{name}" OWNER "{owner}"',
+            f'REVOKE ALL ON DATABASE "{name}" FROM PUBLIC',
+            f'GRANT CONNECT ON DATABASE "{name}" TO "{app}"',
+        )
+        base = f"postgresql+psycopg2://{{}}@127.0.0.1:{self.port}/{name}"
+        return base.format(owner), base.format(app)
+
+    def _psql(self, *statements: str) -> None:
+        """Run each statement on its own (CREATE DATABASE refuses a transaction block)."""
+        if not self._running:
+            raise PgTempError("the server is not running; call start() first")
+        assert self.bindir is not None
+        commands = [arg for sql in statements for arg in ("-c", sql)]
+        self._run(
+            str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+            "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", *commands, as_server=False,
+        )  # fmt: skip
+
     def stop(self) -> None:
         """Stop the server (fast, then immediate) and delete its directory. Safe to call twice.
 
@@ -292,6 +324,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="create this database and print NAME_URL (upper case); repeatable",
     )
     parser.add_argument("--keep-log", type=Path, help="copy the server log here when stopping")
+    parser.add_argument(
+        "--roles",
+        action="store_true",
+        help="own each database by NAME_owner, let NAME_app connect; print NAME_URL (app) and "
+        "NAME_OWNER_URL",
+    )
     args = parser.parse_args(argv)
 
     stopping = threading.Event()
@@ -305,7 +343,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         exports = {"PGTEMP_URL": pg.start(), "PGTEMP_DIR": str(pg.root)}
         for name in args.database:
-            exports[f"{name.upper()}_URL"] = pg.create_database(name, exact=True)
+            if args.roles:
+                owner_url, app_url = pg.create_database_with_roles(name)
+                exports[f"{name.upper()}_URL"] = app_url
+                exports[f"{name.upper()}_OWNER_URL"] = owner_url
+            else:
+                exports[f"{name.upper()}_URL"] = pg.create_database(name, exact=True)
         lines = [f"export {key}={shlex.quote(value)}\n" for key, value in exports.items()]
         sys.stdout.write("".join(lines) + "# pgtemp ready\n")
         sys.stdout.flush()

@@ -2,7 +2,11 @@
 # Runs user-service and order-service as local processes (what `make run` does).
 #   scripts/run-local.sh [user|order|both]      (default: both; `make run-user`, `make run-order`)
 # Each service uses its *_DATABASE_URL when set, else an embedded SQLite file in .data/.
-# Migrations run first (an explicit step, as in a deploy). One service stopping (or crashing) does
+# Migrations run first (an explicit step, as in a deploy). On PostgreSQL, least privilege: give
+# *_OWNER_DATABASE_URL (the role owning the database) too, and migrations run as that owner and
+# grant the role of *_DATABASE_URL DML only; the service then serves as that role.
+# user-service signs tokens with the keys in USER_SERVICE_KEYS_DIR (default .data/keys); the first
+# start generates one there (`user-service generate-key`), later starts reuse it. One service stopping (or crashing) does
 # not stop the other: that is how order-service's behaviour without user-service can be watched.
 # Ctrl-C stops everything this script started.
 set -euo pipefail
@@ -22,6 +26,7 @@ mkdir -p .data
 export USER_SERVICE_DATABASE_URL="${USER_SERVICE_DATABASE_URL:-sqlite:///$PWD/.data/user-service.db}"
 export ORDER_SERVICE_DATABASE_URL="${ORDER_SERVICE_DATABASE_URL:-sqlite:///$PWD/.data/order-service.db}"
 export ORDER_SERVICE_USER_SERVICE_URL="${ORDER_SERVICE_USER_SERVICE_URL:-http://$HOST:$USER_PORT}"
+export USER_SERVICE_KEYS_DIR="${USER_SERVICE_KEYS_DIR:-$PWD/.data/keys}"
 
 port_in_use() {
   python3 - "$1" "$2" <<'PY'
@@ -42,11 +47,25 @@ for svc in "${services[@]}"; do
 done
 
 redact() { sed -E 's#//[^@/]*@#//***@#' <<<"$1"; }
+url_user() { python3 -c 'import sys, urllib.parse; print(urllib.parse.urlsplit(sys.argv[1]).username or "")' "$1"; }
 for svc in "${services[@]}"; do
-  if [ "$svc" = user ]; then url=$USER_SERVICE_DATABASE_URL; else url=$ORDER_SERVICE_DATABASE_URL; fi
-  echo "==> migrating $svc-service ($(redact "$url"))"
-  "$svc-service" migrate
+  prefix="${svc^^}_SERVICE"
+  url_var="${prefix}_DATABASE_URL" owner_var="${prefix}_OWNER_DATABASE_URL"
+  owner_url="${!owner_var:-}"
+  if [ -n "$owner_url" ]; then
+    app_role=$(url_user "${!url_var}")
+    echo "==> migrating $svc-service as the owner ($(redact "$owner_url")), granting $app_role DML"
+    env "$url_var=$owner_url" "${prefix}_DB_APP_ROLE=$app_role" "$svc-service" migrate
+  else
+    echo "==> migrating $svc-service ($(redact "${!url_var}"))"
+    "$svc-service" migrate
+  fi
 done
+if [[ " ${services[*]} " == *" user "* ]]; then
+  if user-service generate-key "$USER_SERVICE_KEYS_DIR" --if-empty | grep .; then
+    echo "    (first start: a signing key for user-service's tokens, kept for the next starts)"
+  fi
+fi
 
 pids=()
 # shellcheck disable=SC2329  # called by the traps below

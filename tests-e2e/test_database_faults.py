@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support.api import ServiceClient, Shop
+from e2e_support.api import PASSWORD, ServiceClient, Shop
 from e2e_support.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -184,7 +184,9 @@ class Kind:
 def _order_sender(shop: Shop, user_id: int) -> Callable[[ServiceClient, str], httpx.Response]:
     def send(client: ServiceClient, key: str) -> httpx.Response:
         body = shop.order_body(user_id, product_id=f"drill-{key}")
-        return client.post("/orders", json=body, headers={"Idempotency-Key": f"drill-{key}"})
+        payload = {k: v for k, v in body.items() if k != "user_id"}  # the buyer is the token's
+        headers = {"Idempotency-Key": f"drill-{key}", **shop.auth(user_id)}
+        return client.post("/orders", json=payload, headers=headers)
 
     return send
 
@@ -192,7 +194,7 @@ def _order_sender(shop: Shop, user_id: int) -> Callable[[ServiceClient, str], ht
 def _user_sender(shop: Shop, user_id: int) -> Callable[[ServiceClient, str], httpx.Response]:
     def send(client: ServiceClient, key: str) -> httpx.Response:
         email = f"drill-{shop.run_id}-{key}@example.com"
-        return client.post("/users", json={"name": "Drill", "email": email})
+        return client.post("/users", json={"name": "Drill", "email": email, "password": PASSWORD})
 
     return send
 
@@ -223,8 +225,11 @@ def lost_and_twice(
             sorted(k for k, n in stored.items() if n > 1),
         )
     lost = []
-    for answer in acked:  # each 201 names the user: read it back; emails are unique (constraint)
-        response = shop.users.get(f"/users/{answer.body['id']}")
+    for answer in acked:  # each 201 names the user: log in, read it back; emails are unique
+        token = shop.login(answer.body["email"])
+        response = shop.users.get(
+            f"/users/{answer.body['id']}", headers={"Authorization": f"Bearer {token}"}
+        )
         if response.status_code != 200 or response.json()["email"] != answer.body["email"]:
             lost.append(answer.key)
     return sorted(lost), []

@@ -1,17 +1,21 @@
-"""What a client of the pair meets: users and orders created, read back, refused and replayed."""
+"""What a client of the pair meets: users and orders created, read back, refused and replayed;
+and who may see what: each buyer their own user record and orders, nobody else's."""
 
 from __future__ import annotations
 
-import random
+import time
+import uuid
 
-from e2e_support.api import PROBLEM_JSON, Shop, describe
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from e2e_support.api import PASSWORD, PROBLEM_JSON, Shop, describe
 
 
 def test_user_and_order_created_are_read_back_from_both_services(shop: Shop) -> None:
     user = shop.create_user(name="  Ada Lovelace ")
     assert user["name"] == "Ada Lovelace"
 
-    fetched_user = shop.users.get(f"/users/{user['id']}")
+    fetched_user = shop.users.get(f"/users/{user['id']}", headers=shop.auth(user["id"]))
     assert fetched_user.status_code == 200, describe(fetched_user)
     assert fetched_user.json() == user
 
@@ -20,24 +24,70 @@ def test_user_and_order_created_are_read_back_from_both_services(shop: Shop) -> 
     order = created.json()
     assert created.headers["location"].endswith(f"/orders/{order['id']}")
     assert order["user_id"] == user["id"]
+    assert order["buyer"] == {"name": "Ada Lovelace", "email": user["email"]}
     assert order["total"] == 3 * 1250
     assert order["items"][0]["line_total"] == 3 * 1250
 
-    fetched_order = shop.orders.get(f"/orders/{order['id']}")
+    fetched_order = shop.orders.get(f"/orders/{order['id']}", headers=shop.auth(user["id"]))
     assert fetched_order.status_code == 200, describe(fetched_order)
     assert fetched_order.json() == order
     assert [o["id"] for o in shop.orders_of(user["id"])] == [order["id"]]
 
 
-def test_order_for_unknown_user_is_refused_with_422_and_nothing_is_stored(shop: Shop) -> None:
-    unknown_user_id = 2_000_000_000 + random.randrange(100_000_000)
+def test_order_without_a_token_is_refused_with_401_and_a_bearer_challenge(shop: Shop) -> None:
+    body = {k: v for k, v in shop.order_body(1).items() if k != "user_id"}
 
-    response = shop.post_order(shop.order_body(unknown_user_id), key=shop.new_key())
+    response = shop.orders.post("/orders", json=body)
 
-    assert response.status_code == 422, describe(response)
+    assert response.status_code == 401, describe(response)
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    assert response.json()["type"] == "/problems/unknown-user"
-    assert shop.orders_of(unknown_user_id) == []
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_a_token_from_a_key_not_in_the_jwks_is_refused_by_both_services(shop: Shop) -> None:
+    user = shop.create_user()
+    kid = shop.users.get("/.well-known/jwks.json").json()["keys"][0]["kid"]
+    now = int(time.time())
+    claims = {"iss": "user-service", "aud": "shop", "sub": str(user["id"]), "iat": now,
+              "exp": now + 300, "jti": uuid.uuid4().hex, "roles": ["admin"]}  # fmt: skip
+    forged = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA",
+                        headers={"kid": kid})  # fmt: skip
+    headers = {"Authorization": f"Bearer {forged}"}
+
+    for response in (
+        shop.users.get("/users", headers=headers),
+        shop.orders.get("/orders", headers=headers),
+    ):
+        assert response.status_code == 401, describe(response)
+        assert response.json()["type"] == "/problems/invalid-token"
+
+
+def test_one_user_cannot_see_another_users_record_or_orders(shop: Shop) -> None:
+    ada, bob = shop.create_user(name="Ada"), shop.create_user(name="Bob")
+    created = shop.post_order(shop.order_body(ada["id"]))
+    assert created.status_code == 201, describe(created)
+    order_id = created.json()["id"]
+
+    record = shop.users.get(f"/users/{ada['id']}", headers=shop.auth(bob["id"]))
+    assert record.status_code == 403, describe(record)
+    listing = shop.users.get("/users", headers=shop.auth(bob["id"]))
+    assert listing.status_code == 403, describe(listing)
+    order = shop.orders.get(f"/orders/{order_id}", headers=shop.auth(bob["id"]))
+    assert order.status_code == 404, describe(order)
+    assert shop.orders_of(bob["id"]) == []
+    assert [o["id"] for o in shop.orders_of(ada["id"])] == [order_id]
+    me = shop.users.get("/users/me", headers=shop.auth(bob["id"]))
+    assert me.json()["id"] == bob["id"]
+
+
+def test_wrong_password_and_unknown_email_get_the_same_401(shop: Shop) -> None:
+    user = shop.create_user()
+    wrong = shop.users.post("/token", data={"username": user["email"], "password": "x" * 12})
+    unknown = shop.users.post(
+        "/token", data={"username": shop.unique_email(), "password": PASSWORD}
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json()["type"] == unknown.json()["type"] == "/problems/invalid-credentials"
 
 
 def test_retry_with_same_idempotency_key_creates_one_order(shop: Shop) -> None:
@@ -57,10 +107,12 @@ def test_retry_with_same_idempotency_key_creates_one_order(shop: Shop) -> None:
 
 def test_creating_user_with_taken_email_answers_409_whatever_its_case(shop: Shop) -> None:
     email = shop.unique_email()
-    first = shop.users.post("/users", json={"name": "First", "email": email})
+    first = shop.users.post("/users", json={"name": "First", "email": email, "password": PASSWORD})
     assert first.status_code == 201, describe(first)
 
-    second = shop.users.post("/users", json={"name": "Second", "email": email.upper()})
+    second = shop.users.post(
+        "/users", json={"name": "Second", "email": email.upper(), "password": PASSWORD}
+    )
 
     assert second.status_code == 409, describe(second)
     assert second.headers["content-type"].startswith(PROBLEM_JSON)

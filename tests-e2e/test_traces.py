@@ -46,6 +46,7 @@ def test_one_order_is_one_trace_across_both_services_and_their_databases(
     shop: Shop, otlp_receiver: OtlpReceiver
 ) -> None:
     user = shop.create_user()
+    assert shop.orders_of(user["id"]) == []  # order-service now holds user-service's public keys
     trace_id, caller_span = secrets.token_hex(16), secrets.token_hex(8)
 
     response = shop.post_order(

@@ -43,6 +43,9 @@ def test_every_route_dependency_is_async_so_none_costs_a_thread_pool_trip(servic
         f"{route.path}: {getattr(call, '__name__', call)}"
         for route in routes
         for call in _dependency_calls(route.dependant)
-        if not inspect.iscoroutinefunction(call)
+        if not (
+            inspect.iscoroutinefunction(call)
+            or inspect.iscoroutinefunction(getattr(call, "__call__", None))  # noqa: B004
+        )
     ]
     assert sync == []

@@ -141,3 +141,18 @@ def test_cli_prints_database_urls_then_stops_and_cleans_up_on_sigterm() -> None:
 
     assert proc.returncode == 0, stderr
     assert not Path(exports["PGTEMP_DIR"]).exists()
+
+
+def test_create_database_with_roles_owns_it_by_one_role_and_lets_another_connect() -> None:
+    with LocalPostgres(prefix="pgtemp-test-") as pg:
+        owner_url, app_url = pg.create_database_with_roles("shop")
+        assert scalar(owner_url, "SELECT current_user") == "shop_owner"
+        assert scalar(app_url, "SELECT current_user") == "shop_app"
+        owner = scalar(
+            pg.admin_url,
+            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'shop'",
+        )
+        assert owner == "shop_owner"
+        assert (
+            scalar(app_url, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") is False
+        )

@@ -1,5 +1,9 @@
-"""Shared fixtures of order-service's tests: a fake clock, and a user-service faked at the
-transport level (httpx.MockTransport) behind the real client.
+"""Shared fixtures of order-service's tests: a fake clock, a token issuer standing for
+user-service's keys, and a user-service faked at the transport level (httpx.MockTransport)
+behind the real client.
+
+The ``client`` sends a bearer token for user 1 by default (``bearer(user_id)`` makes others);
+tokens are verified by the app as in production, against the fake user-service's JWKS.
 
 Database fixtures (integration tests) are below the unit ones; they build on the root
 conftest's ``create_database``.
@@ -10,13 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
@@ -26,7 +34,9 @@ from order_service.clients.user_service_client import UserServiceClient
 from order_service.config import Settings
 from order_service.main import create_app
 from order_service.migrations import MIGRATIONS
+from service_kit.auth import get_token_verifier
 from service_kit.db import make_engine
+from service_kit.tokens import JwksCache, TokenVerifier, public_jwk
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -68,22 +78,88 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+ISSUER, AUDIENCE = "user-service", "shop"
+
+
+@dataclass
+class Issuer:
+    """Stands for user-service's signing keys: a JWKS document and tokens signed to match."""
+
+    keys: dict[str, Ed25519PrivateKey] = field(
+        default_factory=lambda: {"test-kid-1": Ed25519PrivateKey.generate()}
+    )
+
+    @property
+    def kid(self) -> str:
+        return sorted(self.keys)[-1]
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [public_jwk(kid, key.public_key()) for kid, key in self.keys.items()]}
+
+    def token(self, subject: int | str = 1, *, kid: str | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": str(subject), "iat": now, "nbf": now,
+                   "exp": now + 900, "jti": uuid.uuid4().hex, "roles": []}  # fmt: skip
+        payload.update(claims)
+        kid = kid or self.kid
+        key = self.keys.get(kid) or Ed25519PrivateKey.generate()  # unknown kid: a foreign key
+        return jwt.encode(payload, key, algorithm="EdDSA", headers={"kid": kid})
+
+    def bearer(self, subject: int | str = 1, **claims: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(subject, **claims)}"}
+
+
+@pytest.fixture(scope="session")
+def issuer() -> Issuer:
+    return Issuer()
+
+
+@pytest.fixture
+def bearer(issuer: Issuer) -> Callable[..., dict[str, str]]:
+    """``bearer(user_id)``: an Authorization header with a valid token for that user."""
+    return issuer.bearer
+
+
+PROBLEM_JSON = {"Content-Type": "application/problem+json"}
+
+
 @dataclass
 class FakeUserService:
-    """Answers GET /users/{id} from a set of known ids; ``handler`` replaces it when set."""
+    """Answers GET /users/{id} from a set of known ids (for the token's own user only, like
+    user-service), and the JWKS; ``handler`` replaces the user lookups when set."""
 
+    issuer: Issuer = field(default_factory=Issuer)
     known: set[int] = field(default_factory=set)
     handler: Handler | None = None
     requests: list[httpx.Request] = field(default_factory=list)
+    jwks_requests: int = 0
+    refuse_tokens: bool = False
+    down: bool = False  # every request, JWKS included, fails to connect
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/.well-known/jwks.json":
+            self.jwks_requests += 1
+            return httpx.Response(200, json=self.issuer.jwks())
         self.requests.append(request)
         if self.handler is not None:
             return self.handler(request)
         user_id = int(request.url.path.rsplit("/", 1)[-1])
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.refuse_tokens or not token:
+            return httpx.Response(
+                401, json={"type": "/problems/invalid-token", "status": 401}, headers=PROBLEM_JSON
+            )
+        if jwt.decode(token, options={"verify_signature": False})["sub"] != str(user_id):
+            return httpx.Response(
+                403, json={"type": "/problems/forbidden", "status": 403}, headers=PROBLEM_JSON
+            )
         if user_id in self.known:
             return httpx.Response(200, json=_user_body(user_id))
-        return httpx.Response(404, json={"type": "/problems/user-not-found", "status": 404})
+        return httpx.Response(
+            404, json={"type": "/problems/user-not-found", "status": 404}, headers=PROBLEM_JSON
+        )
 
 
 def _user_body(user_id: int) -> dict[str, Any]:
@@ -101,8 +177,8 @@ def user_body() -> Callable[[int], dict[str, Any]]:
 
 
 @pytest.fixture
-def fake_user_service() -> FakeUserService:
-    return FakeUserService()
+def fake_user_service(issuer: Issuer) -> FakeUserService:
+    return FakeUserService(issuer=issuer)
 
 
 @pytest.fixture
@@ -172,30 +248,49 @@ def user_service_client(
     asyncio.run(client.aclose())
 
 
+def verifier_over(directory: UserServiceClient, settings: Settings) -> TokenVerifier:
+    """The verifier the lifespan builds, over the given client's JWKS fetch."""
+    return TokenVerifier(
+        JwksCache(
+            directory.fetch_jwks,
+            refresh_interval=settings.jwks_refresh_interval,
+            max_age=settings.jwks_max_age,
+        ),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+
+
 @contextlib.contextmanager
-def _serving(settings: Settings, directory: UserServiceClient) -> Iterator[TestClient]:
+def _serving(
+    settings: Settings, directory: UserServiceClient, headers: dict[str, str] | None = None
+) -> Iterator[TestClient]:
     application = create_app(settings)
     application.dependency_overrides[get_user_directory] = lambda: directory
-    with TestClient(application, raise_server_exceptions=False) as test_client:
+    verifier = verifier_over(directory, settings)
+    application.dependency_overrides[get_token_verifier] = lambda: verifier
+    with TestClient(application, raise_server_exceptions=False, headers=headers) as test_client:
         yield test_client
     application.state.engine.dispose()
 
 
 @pytest.fixture
 def client(
-    settings: Settings, db_engine: Engine, user_service_client: UserServiceClient
+    settings: Settings, db_engine: Engine, user_service_client: UserServiceClient, issuer: Issuer
 ) -> Iterator[TestClient]:
-    """The app on the test database, with user-service faked at the transport level."""
-    with _serving(settings, user_service_client) as test_client:
+    """The app on the test database, with user-service faked at the transport level; every
+    request carries a bearer token for user 1 unless the test sends its own header."""
+    with _serving(settings, user_service_client, issuer.bearer(1)) as test_client:
         yield test_client
 
 
 @pytest.fixture
 def serving(
-    db_engine: Engine, user_service_client: UserServiceClient
+    db_engine: Engine, user_service_client: UserServiceClient, issuer: Issuer
 ) -> Callable[[Settings], contextlib.AbstractContextManager[TestClient]]:
-    """``with serving(settings) as client``: the app with other settings, on the test database."""
-    return lambda settings: _serving(settings, user_service_client)
+    """``with serving(settings) as client``: the app with other settings, on the test database,
+    sending a bearer token for user 1."""
+    return lambda settings: _serving(settings, user_service_client, issuer.bearer(1))
 
 
 @pytest.fixture
@@ -211,10 +306,10 @@ def closed_port_settings() -> Settings:
 
 @pytest.fixture
 def outage_client(
-    closed_port_settings: Settings, user_service_client: UserServiceClient
+    closed_port_settings: Settings, user_service_client: UserServiceClient, issuer: Issuer
 ) -> Iterator[TestClient]:
     """The app with its database down and user-service (faked) up."""
-    with _serving(closed_port_settings, user_service_client) as test_client:
+    with _serving(closed_port_settings, user_service_client, issuer.bearer(1)) as test_client:
         yield test_client
 
 
@@ -222,7 +317,6 @@ def outage_client(
 def order_body() -> Callable[..., dict[str, Any]]:
     def make(**overrides: Any) -> dict[str, Any]:
         data: dict[str, Any] = {
-            "user_id": 1,
             "currency": "EUR",
             "items": [
                 {"product_id": "SKU-1", "quantity": 2, "unit_price": 1250},

@@ -40,14 +40,24 @@ class ServiceClient:
         self._client.close()
 
 
+PASSWORD = "e2e correct horse battery staple"
+
+
 class Shop:
-    """The journeys' vocabulary: users and orders, built on the two service clients."""
+    """The journeys' vocabulary: users and orders, built on the two service clients.
+
+    Users are registered with a password and logged in (``POST /token``) as they are created;
+    the Shop keeps each one's access token. An order body names its buyer (``order_body(user_id)``)
+    only for the Shop: ``post_order`` and ``orders_of`` send the request as that buyer, with their
+    bearer token and without the id in the JSON (order-service takes the buyer from the token).
+    """
 
     def __init__(self, users: ServiceClient, orders: ServiceClient, run_id: str) -> None:
         self.users = users
         self.orders = orders
         self.run_id = run_id
         self._seq = 0
+        self._tokens: dict[int, str] = {}
 
     def unique_email(self) -> str:
         """An email no earlier run used, so the suite can run again on the same databases."""
@@ -55,13 +65,29 @@ class Shop:
         return f"e2e-{self.run_id}-{self._seq}@example.com"
 
     def create_user(self, name: str = "E2E Buyer") -> dict[str, Any]:
-        response = self.users.post("/users", json={"name": name, "email": self.unique_email()})
+        """Register a new user and log in; the token is kept for ``auth(user["id"])``."""
+        email = self.unique_email()
+        response = self.users.post(
+            "/users", json={"name": name, "email": email, "password": PASSWORD}
+        )
         assert response.status_code == 201, describe(response)
         body: dict[str, Any] = response.json()
+        self._tokens[body["id"]] = self.login(email)
         return body
+
+    def login(self, email: str, password: str = PASSWORD) -> str:
+        response = self.users.post("/token", data={"username": email, "password": password})
+        assert response.status_code == 200, describe(response)
+        token: str = response.json()["access_token"]
+        return token
+
+    def auth(self, user_id: int) -> dict[str, str]:
+        """The Authorization header of a user this Shop created."""
+        return {"Authorization": f"Bearer {self._tokens[user_id]}"}
 
     @staticmethod
     def order_body(user_id: int, product_id: str = "sku-1", quantity: int = 2) -> dict[str, Any]:
+        """An order of ``user_id``'s (the id names the buyer for ``post_order``)."""
         return {
             "user_id": user_id,
             "currency": "EUR",
@@ -71,15 +97,23 @@ class Shop:
     def post_order(
         self, body: dict[str, Any], key: str | None = None, headers: dict[str, str] | None = None
     ) -> httpx.Response:
-        headers = {**({"Idempotency-Key": key} if key else {}), **(headers or {})}
-        return self.orders.post("/orders", json=body, headers=headers)
+        """POST /orders as the body's buyer: their token, the rest of the body as JSON."""
+        payload = {k: v for k, v in body.items() if k != "user_id"}
+        headers = {
+            **self.auth(body["user_id"]),
+            **({"Idempotency-Key": key} if key else {}),
+            **(headers or {}),
+        }
+        return self.orders.post("/orders", json=payload, headers=headers)
 
     def orders_of(self, user_id: int) -> list[dict[str, Any]]:
-        """Every order of a user, all pages."""
+        """Every order of a user (as that user sees them), all pages."""
         items: list[dict[str, Any]] = []
         while True:
             response = self.orders.get(
-                "/orders", params={"user_id": user_id, "limit": 100, "offset": len(items)}
+                "/orders",
+                params={"limit": 100, "offset": len(items)},
+                headers=self.auth(user_id),
             )
             assert response.status_code == 200, describe(response)
             page = response.json()

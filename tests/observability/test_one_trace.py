@@ -31,6 +31,7 @@ from service_kit.tracing import Tracing, service_resource
 from user_service.config import Settings as UserSettings
 from user_service.main import create_app as create_user_app
 from user_service.migrations import MIGRATIONS as USER_MIGRATIONS
+from user_service.signing import generate_key
 
 pytestmark = pytest.mark.integration
 
@@ -73,9 +74,18 @@ def exporter() -> InMemorySpanExporter:
 
 @pytest.fixture(scope="module")
 def user_service_url(
-    create_database: Callable[[str], str], exporter: InMemorySpanExporter
+    create_database: Callable[[str], str],
+    exporter: InMemorySpanExporter,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    settings = UserSettings(database_url=create_database("trace_users"))
+    keys = tmp_path_factory.mktemp("keys")
+    generate_key(keys)
+    settings = UserSettings(
+        database_url=create_database("trace_users"),
+        keys_dir=keys,
+        argon2_time_cost=1,
+        argon2_memory_cost=8 * 1024,
+    )
     USER_MIGRATIONS.upgrade_head(settings)
     port = free_port()
     app = FirstLookupUnavailable(create_user_app(settings, tracing=tracing(USERS, exporter)))
@@ -113,19 +123,26 @@ def orders(
 def order_trace(
     orders: TestClient, user_service_url: str, exporter: InMemorySpanExporter
 ) -> tuple[httpx.Response, list[ReadableSpan]]:
-    """One user created, then the order whose trace the tests read."""
-    user = httpx.post(
-        f"{user_service_url}/users", json={"name": "Ada", "email": "ada@example.com"}
-    ).json()
+    """One user created and logged in (order-service then holds user-service's public keys),
+    then the order whose trace the tests read."""
+    password = "correct horse battery staple"
+    httpx.post(
+        f"{user_service_url}/users",
+        json={"name": "Ada", "email": "ada@example.com", "password": password},
+    ).raise_for_status()
+    token = httpx.post(
+        f"{user_service_url}/token", data={"username": "ada@example.com", "password": password}
+    ).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert orders.get("/orders", headers=bearer).status_code == 200  # fetches the JWKS
     exporter.clear()
     response = orders.post(
         "/orders",
         json={
-            "user_id": user["id"],
             "currency": "EUR",
             "items": [{"product_id": "book-42", "quantity": 2, "unit_price": 1999}],
         },
-        headers={"Idempotency-Key": "trace-order-1"},
+        headers={"Idempotency-Key": "trace-order-1", **bearer},
     )
     deadline = time.monotonic() + 5  # user-service's server span ends after its response is sent
     while not any(_is_server(s, USERS) for s in exporter.get_finished_spans()):

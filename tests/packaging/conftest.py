@@ -65,13 +65,16 @@ IMAGE_ID = "cbd76aaa2a80e7eff00fb44cfc01a0cf54e3ec3233eb5a413d3a049986ed75b3"
 # to invent one there (helm/README.md): helm_template gives each bundled PostgreSQL one, first,
 # so a test's own values (an existingSecret, another password) still win.
 TEST_DB_PASSWORD = "render-only-password"
+# The service charts' databases have two roles: the owner's password and the app role's.
+_ROLE_PASSWORDS = (
+    f"postgresql.auth.password={TEST_DB_PASSWORD}",
+    f"postgresql.auth.appPassword={TEST_DB_PASSWORD}-app",
+)
 DB_PASSWORDS: dict[str, tuple[str, ...]] = {
     "postgresql": (f"auth.password={TEST_DB_PASSWORD}",),
-    "user-service": (f"postgresql.auth.password={TEST_DB_PASSWORD}",),
-    "order-service": (f"postgresql.auth.password={TEST_DB_PASSWORD}",),
-    "shop": tuple(
-        f"{service}.postgresql.auth.password={TEST_DB_PASSWORD}" for service in SERVICE_CHARTS
-    ),
+    "user-service": _ROLE_PASSWORDS,
+    "order-service": _ROLE_PASSWORDS,
+    "shop": tuple(f"{service}.{value}" for service in SERVICE_CHARTS for value in _ROLE_PASSWORDS),
 }
 
 
@@ -134,6 +137,17 @@ VARIANTS: dict[str, Variant] = {
         tuple(
             f"{prefix}.image.tag={IMAGE_ID}"
             for prefix in (*SERVICE_CHARTS, *(f"{s}.postgresql" for s in SERVICE_CHARTS))
+        ),
+    ),
+    # the knobs the least-privilege rules depend on: another database port, metrics scraped,
+    # signing keys from a Secret of one's own
+    "shop-secured-options": Variant(
+        "shop",
+        (
+            f"global.imageTag={TEST_TAG}",
+            "user-service.postgresql.service.port=6543",
+            "user-service.serviceMonitor.enabled=true",
+            "user-service.signingKeys.existingSecret=my-signing-keys",
         ),
     ),
     "shop-observability": Variant(

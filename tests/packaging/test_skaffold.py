@@ -182,6 +182,9 @@ def test_e2e_profile_never_pushes_and_verifies_with_the_suite_as_a_job(
     [release] = e2e["deploy"]["helm"]["releases"]
     # the release exports its traces to the suite's receiver (the Job's E2E_OTLP_LISTEN)
     assert release["setValues"]["global.tracing.otlpEndpoint"] == "http://tests-e2e-otlp:4318"
+    # an enforcing CNI (kind's) must let the suite's pods in
+    for service in SERVICES:
+        assert "tests-e2e" in release["setValues"][f"{service}.networkPolicy.allowedClients"]
     [verify] = e2e["verify"]
     assert verify["container"]["image"] == "tests-e2e"
     mode = verify["executionMode"]["kubernetesCluster"]

@@ -5,6 +5,13 @@ Where the service's database is, in this order:
   3. postgresql.enabled: the bundled PostgreSQL subchart; the password comes from its Secret
      and is put into the URL by Kubernetes' $(VAR) expansion (so it must be URL-safe:
      the generated one is alphanumeric).
+
+Least privilege: two roles. Migrations (the init containers) connect as the role that owns the
+schema and grant the app role DML; the server connects as the app role, which can neither change
+the schema nor is a superuser. Bundled: postgresql.auth.username owns the database,
+postgresql.auth.appUsername is the app. External: database.migrationUrl /
+database.existingSecretMigrationKey for the owner (empty: the app's URL, and no grant), and
+database.appRole names the role to grant.
 */}}
 
 {{/* The bundled PostgreSQL's object name, by the same rule as the postgresql chart's fullname. */}}
@@ -34,32 +41,47 @@ bundled
 {{- end }}
 {{- end }}
 
-{{/* The env entries that give the container <PREFIX>DATABASE_URL. */}}
+{{/*
+The env entries that give a container <PREFIX>DATABASE_URL: dict "root" (the chart's context) and
+"owner" (true: the migrations' owner role, with <PREFIX>DB_APP_ROLE; false: the app role).
+*/}}
 {{- define "common.database.env" -}}
-{{- $prefix := include "common.envPrefix" . }}
-{{- $mode := include "common.database.mode" . }}
+{{- $root := .root }}
+{{- $owner := .owner }}
+{{- $prefix := include "common.envPrefix" $root }}
+{{- $mode := include "common.database.mode" $root }}
+{{- $db := $root.Values.database }}
 {{- if eq $mode "existingSecret" }}
 - name: {{ $prefix }}DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.database.existingSecret }}
-      key: {{ .Values.database.existingSecretKey }}
+      name: {{ $db.existingSecret }}
+      key: {{ ternary ($db.existingSecretMigrationKey | default $db.existingSecretKey) $db.existingSecretKey $owner }}
 {{- else if eq $mode "url" }}
 - name: {{ $prefix }}DATABASE_URL
   valueFrom:
     secretKeyRef:
-      name: {{ include "common.fullname" . }}-database
-      key: url
+      name: {{ include "common.fullname" $root }}-database
+      key: {{ ternary (ternary "migration-url" "url" (not (empty $db.migrationUrl))) "url" $owner }}
 {{- else }}
-{{- $pg := .Values.postgresql }}
-{{- $host := include "common.postgresql.fullname" . }}
+{{- $pg := $root.Values.postgresql }}
+{{- $host := include "common.postgresql.fullname" $root }}
+{{- $asApp := and (not $owner) (not (empty $pg.auth.appUsername)) }}
+{{- $user := ternary $pg.auth.appUsername $pg.auth.username $asApp }}
 - name: DATABASE_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ $pg.auth.existingSecret | default $host }}
-      key: {{ $pg.auth.existingSecretPasswordKey | default "password" }}
+      key: {{ ternary ($pg.auth.existingSecretAppPasswordKey | default "app-password") ($pg.auth.existingSecretPasswordKey | default "password") $asApp }}
 - name: {{ $prefix }}DATABASE_URL
-  value: {{ printf "postgresql://%s:$(DATABASE_PASSWORD)@%s:%d/%s" $pg.auth.username $host (int ($pg.service.port | default 5432)) $pg.auth.database | quote }}
+  value: {{ printf "postgresql://%s:$(DATABASE_PASSWORD)@%s:%d/%s" $user $host (int ($pg.service.port | default 5432)) $pg.auth.database | quote }}
+{{- end }}
+{{- if $owner }}
+{{- $appRole := ternary $root.Values.postgresql.auth.appUsername $db.appRole (eq $mode "bundled") }}
+{{- with $appRole }}
+- name: {{ $prefix }}DB_APP_ROLE
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -74,5 +96,8 @@ metadata:
 type: Opaque
 stringData:
   url: {{ .Values.database.url | quote }}
+  {{- with .Values.database.migrationUrl }}
+  migration-url: {{ . | quote }}
+  {{- end }}
 {{- end }}
 {{- end }}

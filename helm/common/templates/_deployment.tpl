@@ -3,14 +3,18 @@
 {{- toYaml .Values.securityContext }}
 {{- end }}
 
-{{/* The settings every process of the service gets (server, migrations). */}}
+{{/*
+The settings every process of the service gets: dict "root" and "owner" (true for the migration
+init containers: the schema owner's database URL; false for the server: the app role's).
+*/}}
 {{- define "common.env" -}}
-{{- $prefix := include "common.envPrefix" . }}
-{{- include "common.database.env" . }}
-- name: {{ $prefix }}LOG_LEVEL
+{{- $owner := .owner }}
+{{- with .root }}
+{{- include "common.database.env" (dict "root" . "owner" $owner) }}
+- name: {{ include "common.envPrefix" . }}LOG_LEVEL
   value: {{ .Values.config.logLevel | quote }}
 {{- /* readiness answers (503) a second before its probe would give up on it */}}
-- name: {{ $prefix }}READINESS_TIMEOUT
+- name: {{ include "common.envPrefix" . }}READINESS_TIMEOUT
   value: {{ maxf 0.5 (subf (float64 .Values.probes.readiness.timeoutSeconds) 1) | toString | quote }}
 {{- $serviceEnv := printf "%s.env" .Chart.Name }}
 {{- with include $serviceEnv . }}
@@ -19,6 +23,7 @@
 {{- range $name, $value := .Values.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -51,10 +56,14 @@ spec:
       {{- include "common.selectorLabels" . | nindent 6 }}
   template:
     metadata:
-      {{- if or (eq (include "common.database.mode" .) "url") .Values.podAnnotations }}
+      {{- $serviceAnnotations := include (printf "%s.podAnnotations" .Chart.Name) . | trim }}
+      {{- if or (eq (include "common.database.mode" .) "url") .Values.podAnnotations $serviceAnnotations }}
       annotations:
         {{- if eq (include "common.database.mode" .) "url" }}
-        checksum/database: {{ .Values.database.url | sha256sum }}
+        checksum/database: {{ printf "%s %s" .Values.database.url (.Values.database.migrationUrl | default "") | sha256sum }}
+        {{- end }}
+        {{- with $serviceAnnotations }}
+        {{- . | nindent 8 }}
         {{- end }}
         {{- with .Values.podAnnotations }}
         {{- toYaml . | nindent 8 }}
@@ -113,7 +122,7 @@ spec:
                       print(f"waiting for the database: {type(exc).__name__}", flush=True)
                       time.sleep(2)
           env:
-            {{- include "common.env" . | trim | nindent 12 }}
+            {{- include "common.env" (dict "root" . "owner" true) | trim | nindent 12 }}
           securityContext:
             {{- include "common.containerSecurityContext" . | nindent 12 }}
           resources:
@@ -126,7 +135,7 @@ spec:
           imagePullPolicy: {{ .Values.image.pullPolicy }}
           command: [{{ .Chart.Name | quote }}, "migrate"]
           env:
-            {{- include "common.env" . | trim | nindent 12 }}
+            {{- include "common.env" (dict "root" . "owner" true) | trim | nindent 12 }}
           securityContext:
             {{- include "common.containerSecurityContext" . | nindent 12 }}
           resources:
@@ -153,7 +162,7 @@ spec:
               value: {{ .Values.config.workers | quote }}
             - name: {{ $prefix }}SHUTDOWN_TIMEOUT
               value: {{ .Values.config.shutdownTimeout | quote }}
-            {{- include "common.env" . | trim | nindent 12 }}
+            {{- include "common.env" (dict "root" . "owner" false) | trim | nindent 12 }}
             {{- with include "common.tracing.env" . | trim }}
             {{- . | nindent 12 }}
             {{- end }}
@@ -184,10 +193,16 @@ spec:
           volumeMounts:
             - name: tmp
               mountPath: /tmp
+            {{- with include (printf "%s.volumeMounts" .Chart.Name) . | trim }}
+            {{- . | nindent 12 }}
+            {{- end }}
       volumes:
         - name: tmp
           emptyDir:
             sizeLimit: {{ .Values.tmpSizeLimit }}
+        {{- with include (printf "%s.volumes" .Chart.Name) . | trim }}
+        {{- . | nindent 8 }}
+        {{- end }}
       {{- with .Values.nodeSelector }}
       nodeSelector:
         {{- toYaml . | nindent 8 }}

@@ -1,10 +1,13 @@
 {{/*
 Default deny for the service's pods, then exactly what it needs:
-  ingress: on the http port from the app names in networkPolicy.allowedClients (same release),
-           from this chart's `helm test` pods, and from networkPolicy.extraIngress peers;
-  egress:  DNS; its database (the bundled PostgreSQL's pods, or networkPolicy.databaseEgress for
-           an external one); the apps in networkPolicy.allowedUpstreams (same release); the OTLP
-           collector's port when tracing is on (networkPolicy.tracingEgress peers); extraEgress.
+  ingress: on the http port from the app names in networkPolicy.allowedClients (same release) and
+           their `helm test` pods (<client>-test: order-service's test checks user-service), from
+           this chart's `helm test` pods, from networkPolicy.metricsFrom when the ServiceMonitor is
+           on, and from networkPolicy.extraIngress peers;
+  egress:  DNS; its database (the bundled PostgreSQL's pods on postgresql.service.port, or
+           networkPolicy.databaseEgress on networkPolicy.databasePort for an external one); the
+           apps in networkPolicy.allowedUpstreams (same release); the OTLP collector's port when
+           tracing is on (networkPolicy.tracingEgress peers); extraEgress.
 */}}
 {{- define "common.networkPolicy" -}}
 {{- if .Values.networkPolicy.enabled }}
@@ -30,10 +33,15 @@ spec:
               app.kubernetes.io/name: {{ include "common.name" . }}-test
               app.kubernetes.io/instance: {{ .Release.Name }}
         {{- range .Values.networkPolicy.allowedClients }}
+        {{- range $name := list . (printf "%s-test" .) }}
         - podSelector:
             matchLabels:
-              app.kubernetes.io/name: {{ . }}
+              app.kubernetes.io/name: {{ $name }}
               app.kubernetes.io/instance: {{ $root.Release.Name }}
+        {{- end }}
+        {{- end }}
+        {{- if and .Values.serviceMonitor.enabled .Values.networkPolicy.metricsFrom }}
+        {{- toYaml .Values.networkPolicy.metricsFrom | nindent 8 }}
         {{- end }}
         {{- with .Values.networkPolicy.extraIngress }}
         {{- toYaml . | nindent 8 }}
@@ -51,7 +59,7 @@ spec:
               app.kubernetes.io/name: {{ .Values.postgresql.nameOverride | default "postgresql" }}
               app.kubernetes.io/instance: {{ .Release.Name }}
       ports:
-        - port: 5432
+        - port: {{ int (.Values.postgresql.service.port | default 5432) }}
           protocol: TCP
     {{- else }}
     - ports:

@@ -17,3 +17,13 @@ same release (its fullname rule: <release>-user-service, or <release> if it cont
 {{- printf "http://%s:80" $host }}
 {{- end }}
 {{- end }}
+
+{{/* order-service mounts nothing beyond /tmp, and adds no pod annotation. */}}
+{{- define "order-service.volumes" -}}
+{{- end }}
+
+{{- define "order-service.volumeMounts" -}}
+{{- end }}
+
+{{- define "order-service.podAnnotations" -}}
+{{- end }}

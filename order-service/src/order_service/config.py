@@ -41,6 +41,11 @@ class Settings(ServiceSettings):
     breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
     breaker_reset_timeout: float = Field(default=5.0, gt=0, le=600)
 
+    # bearer tokens: issued by user-service, verified here against its JWKS (service_kit.tokens)
+    token_issuer: str = Field(default="user-service", min_length=1)
+    token_audience: str = Field(default="shop", min_length=1)
+    jwks_refresh_interval: float = Field(default=30.0, ge=1, le=3600)
+    jwks_max_age: float = Field(default=600.0, ge=10, le=86400)
     # Idempotency-Key: how long a key is remembered (seconds, or an ISO 8601 duration: PT24H).
     idempotency_key_window: timedelta = Field(
         default=timedelta(hours=24), ge=timedelta(minutes=1), le=timedelta(days=30)

@@ -5,11 +5,15 @@ The service and the user-service client raise them; each carries its status, slu
 
     ServiceError                        service_kit.problems
     ├── OrderServiceError               a rule of order-service was not met
-    │   ├── OrderNotFoundError          404 /problems/order-not-found
+    │   ├── OrderNotFoundError          404 /problems/order-not-found (another buyer's too)
     │   ├── UnknownUserError            422 /problems/unknown-user
     │   ├── IdempotencyKeyReusedError   422 /problems/idempotency-key-reused
     │   └── UserServiceUnavailableError 503 /problems/user-service-unavailable + Retry-After
     │       └── CircuitOpenError        the breaker failed the lookup fast, no request was sent
+    ├── AuthenticationRequiredError     401 /problems/authentication-required (service_kit.auth)
+    ├── TokenRejectedError              401 /problems/invalid-token           (service_kit.auth)
+    │   └── TokenRefusedError           user-service refused the token we had accepted
+    ├── IssuerUnavailableError          503 /problems/token-issuer-unavailable (service_kit.auth)
     └── DatabaseUnavailableError        503 /problems/database-unavailable (service_kit.problems)
 """
 
@@ -17,7 +21,10 @@ from __future__ import annotations
 
 import math
 
+from service_kit.auth import TokenRejectedError
 from service_kit.problems import ServiceError
+
+REALM = "order-service"
 
 
 class OrderServiceError(ServiceError):
@@ -76,3 +83,10 @@ class UserServiceUnavailableError(OrderServiceError):
 class CircuitOpenError(UserServiceUnavailableError):
     def __init__(self, retry_after: float) -> None:
         super().__init__("circuit breaker open", retry_after=retry_after)
+
+
+class TokenRefusedError(TokenRejectedError):
+    """user-service answered 401 /problems/invalid-token to the caller's relayed token."""
+
+    def __init__(self) -> None:
+        super().__init__(REALM, "the user service does not accept it")

@@ -1,8 +1,11 @@
 """The order resource: one model family per table, plus what clients send and see.
 
 ``OrderCreate``/``OrderItemCreate`` hold the input rules (bounds, no unknown fields, no totals:
-the service computes them); ``Order``/``OrderItem`` are the tables; ``OrderPublic`` is all a
-client ever sees (the idempotency key and request hash stay inside).
+the service computes them; no buyer: the buyer is the bearer token's subject);
+``Order``/``OrderItem`` are the tables; ``OrderPublic`` is all a client ever sees (the
+idempotency key and request hash stay inside), with ``buyer``: the name and email user-service
+had for the buyer when the order was placed (a receipt's snapshot; null for orders placed before
+snapshots existed).
 
 Money is integer minor units in BIGINT columns: 100 items x 10,000 x 10^9 fits easily.
 """
@@ -63,15 +66,20 @@ class OrderItemCreate(OrderItemBase):
 class OrderCreate(SQLModel):
     model_config = ConfigDict(extra="forbid", strict=True)  # type: ignore[assignment]
 
-    user_id: int = Field(ge=1, le=USER_ID_MAX)
     currency: Annotated[str, StringConstraints(pattern=CURRENCY_PATTERN)]
     items: list[OrderItemCreate] = Field(min_length=1, max_length=ITEMS_MAX)
+
+
+BUYER_NAME_MAX = 100
+BUYER_EMAIL_MAX = 320
+IDEMPOTENCY_CONSTRAINT = "uq_orders_user_id_idempotency_key"
 
 
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
     __table_args__ = (
-        UniqueConstraint("idempotency_key", name="uq_orders_idempotency_key"),
+        # an idempotency key is the buyer's own: two buyers may pick the same one
+        UniqueConstraint("user_id", "idempotency_key", name=IDEMPOTENCY_CONSTRAINT),
         # the purge of expired keys scans only orders that still hold one, oldest first
         Index(
             "ix_orders_keyed_created_at",
@@ -92,6 +100,12 @@ class Order(SQLModel, table=True):
         default=None, sa_column=Column(String(IDEMPOTENCY_KEY_MAX), nullable=True)
     )
     request_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    buyer_name: str | None = Field(
+        default=None, sa_column=Column(String(BUYER_NAME_MAX), nullable=True)
+    )
+    buyer_email: str | None = Field(
+        default=None, sa_column=Column(String(BUYER_EMAIL_MAX), nullable=True)
+    )
 
 
 class OrderItem(SQLModel, table=True):
@@ -115,9 +129,15 @@ class OrderItemPublic(OrderItemBase):
     line_total: int
 
 
+class Buyer(SQLModel):
+    name: str | None
+    email: str | None
+
+
 class OrderPublic(SQLModel):
     id: int
     user_id: int
+    buyer: Buyer
     currency: str
     items: list[OrderItemPublic]
     total: int
@@ -129,6 +149,7 @@ class OrderPublic(SQLModel):
         return cls(
             id=order.id,
             user_id=order.user_id,
+            buyer=Buyer(name=order.buyer_name, email=order.buyer_email),
             currency=order.currency,
             total=order.total,
             created_at=order.created_at,

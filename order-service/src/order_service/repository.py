@@ -1,6 +1,7 @@
 """The only module that runs SQL: orders and their items, read and written in one session.
 
-Callers own the transaction (``with session.begin():``); these functions only flush.
+Callers own the transaction (``with session.begin():``); these functions only flush. Every read
+is scoped to one buyer: there is no query here that returns another buyer's order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
-from order_service.models import Order, OrderItem
+from order_service.models import IDEMPOTENCY_CONSTRAINT, Order, OrderItem
 
 
 class IdempotencyKeyTakenError(Exception):
@@ -42,6 +43,8 @@ def add_order(
     currency: str,
     lines: Sequence[PricedLine],
     total: int,
+    buyer_name: str,
+    buyer_email: str,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
 ) -> OrderRows:
@@ -49,6 +52,8 @@ def add_order(
         user_id=user_id,
         currency=currency,
         total=total,
+        buyer_name=buyer_name,
+        buyer_email=buyer_email,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
@@ -76,17 +81,25 @@ def add_order(
     return OrderRows(order=order, items=items)
 
 
-def get_order(*, session: Session, order_id: int) -> OrderRows | None:
-    order = session.get(Order, order_id)
+def get_order(*, session: Session, order_id: int, user_id: int) -> OrderRows | None:
+    """The order with this id if ``user_id`` placed it, else None (whether it exists or not)."""
+    order = session.exec(
+        select(Order).where(Order.id == order_id, Order.user_id == user_id)
+    ).first()
     return None if order is None else _with_items(session, [order])[0]
 
 
 def get_order_by_idempotency_key(
-    *, session: Session, key: str, not_before: datetime
+    *, session: Session, user_id: int, key: str, not_before: datetime
 ) -> OrderRows | None:
-    """The order holding ``key``, if it was placed at or after ``not_before`` (else expired)."""
+    """The buyer's order holding ``key``, if it was placed at or after ``not_before`` (else
+    expired)."""
     order = session.exec(
-        select(Order).where(Order.idempotency_key == key, col(Order.created_at) >= not_before)
+        select(Order).where(
+            Order.user_id == user_id,
+            Order.idempotency_key == key,
+            col(Order.created_at) >= not_before,
+        )
     ).first()
     return None if order is None else _with_items(session, [order])[0]
 
@@ -117,13 +130,10 @@ def release_expired_keys(*, session: Session, before: datetime, key: str | None,
 
 
 def list_orders(
-    *, session: Session, user_id: int | None, limit: int, offset: int
+    *, session: Session, user_id: int, limit: int, offset: int
 ) -> tuple[list[OrderRows], int]:
-    query = select(Order)
-    count = select(func.count()).select_from(Order)
-    if user_id is not None:
-        query = query.where(Order.user_id == user_id)
-        count = count.where(col(Order.user_id) == user_id)
+    query = select(Order).where(Order.user_id == user_id)
+    count = select(func.count()).select_from(Order).where(col(Order.user_id) == user_id)
     orders = list(session.exec(query.order_by(col(Order.id)).limit(limit).offset(offset)))
     total = session.exec(count).one()
     return _with_items(session, orders), int(total)
@@ -147,5 +157,5 @@ def _with_items(session: Session, orders: list[Order]) -> list[OrderRows]:
 def _is_idempotency_conflict(exc: IntegrityError) -> bool:
     diag = getattr(exc.orig, "diag", None)  # psycopg2 names the constraint
     if diag is not None and getattr(diag, "constraint_name", None):
-        return bool(diag.constraint_name == "uq_orders_idempotency_key")
-    return "orders.idempotency_key" in str(exc.orig)  # SQLite names the column
+        return bool(diag.constraint_name == IDEMPOTENCY_CONSTRAINT)
+    return "orders.idempotency_key" in str(exc.orig)  # SQLite names the columns

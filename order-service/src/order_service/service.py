@@ -1,5 +1,9 @@
 """Business rules of orders: price them, check the buyer, store once (idempotently).
 
+The buyer is the caller: ``Buyer`` is the verified bearer token's subject (and the token itself,
+which is relayed to user-service so it answers for that user only). Every read is the buyer's own;
+another buyer's order is "not found", never "forbidden", so ids reveal nothing.
+
 Each function is a unit of work: it opens it with ``with sessions.begin() as session:`` and
 returns public models (docs/design.md, "One idiom each"). Routes call the async ``place_order``;
 it awaits the user directory (network) and runs each unit of database work in the threadpool, so
@@ -10,7 +14,8 @@ Idempotency: the key is stored with the order under a unique constraint, with a 
 canonical request. A known key is answered from the database before user-service is asked (so a
 client retrying through a user-service outage still gets its order back): that needs the one
 SELECT before the insert, and only requests that carry a key pay for it. A race between two
-identical requests is decided by the constraint, and the loser reads the winner's row.
+identical requests is decided by the constraint, and the loser reads the winner's row. Keys are
+scoped to the buyer: the constraint is on (user_id, key), so two buyers never collide.
 
 Keys are remembered for a window (``IDEMPOTENCY_KEY_WINDOW``, 24 h by default, as Stripe does):
 an older key is not a replay but a new request, and may name a new order. Expired keys are
@@ -31,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from opentelemetry.trace import NoOpTracer, Tracer
@@ -41,7 +46,7 @@ from order_service import repository
 from order_service.errors import IdempotencyKeyReusedError, OrderNotFoundError, UnknownUserError
 from order_service.models import OrderCreate, OrderItemCreate, OrderPage, OrderPublic
 from order_service.repository import OrderRows, PricedLine
-from order_service.user_directory import UserDirectory
+from order_service.user_directory import UserDirectory, UserRef
 from service_kit.db import Sessions
 from service_kit.timestamps import utc_now
 
@@ -49,6 +54,14 @@ DEFAULT_KEY_WINDOW = timedelta(hours=24)
 PURGE_BATCH = 100  # expired keys released per insert, at most
 
 _NO_TRACER = NoOpTracer()
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """The caller: its user id (the token's subject) and the token, to relay to user-service."""
+
+    user_id: int
+    token: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +104,7 @@ async def place_order(
     *,
     sessions: Sessions,
     directory: UserDirectory,
+    buyer: Buyer,
     data: OrderCreate,
     idempotency_key: str | None = None,
     key_window: timedelta = DEFAULT_KEY_WINDOW,
@@ -102,6 +116,7 @@ async def place_order(
         replay = await run_in_threadpool(
             find_replay,
             sessions=sessions,
+            user_id=buyer.user_id,
             key=idempotency_key,
             fingerprint=fingerprint,
             key_window=key_window,
@@ -109,8 +124,9 @@ async def place_order(
         if replay is not None:
             return replay
 
-    if await directory.get_user(data.user_id, request_id=request_id) is None:
-        raise UnknownUserError(data.user_id)
+    user = await directory.get_user(buyer.user_id, token=buyer.token, request_id=request_id)
+    if user is None:
+        raise UnknownUserError(buyer.user_id)
 
     with tracer.start_as_current_span(
         "store order",
@@ -122,6 +138,7 @@ async def place_order(
         placed = await run_in_threadpool(
             store_order,
             sessions=sessions,
+            user=user,
             data=data,
             idempotency_key=idempotency_key,
             fingerprint=fingerprint,
@@ -134,13 +151,14 @@ async def place_order(
 def store_order(
     *,
     sessions: Sessions,
+    user: UserRef,
     data: OrderCreate,
     idempotency_key: str | None,
     fingerprint: str | None,
     key_window: timedelta = DEFAULT_KEY_WINDOW,
 ) -> PlacedOrder:
-    """Purge expired keys, insert the order and its items, in one transaction; on a key
-    collision, replay the winner."""
+    """Purge expired keys, insert the order, its items and the buyer's snapshot, in one
+    transaction; on a key collision, replay the winner."""
     lines, total = price_items(data.items)
     try:
         with sessions.begin() as session:
@@ -152,10 +170,12 @@ def store_order(
             )
             rows = repository.add_order(
                 session=session,
-                user_id=data.user_id,
+                user_id=user.id,
                 currency=data.currency,
                 lines=lines,
                 total=total,
+                buyer_name=user.name,
+                buyer_email=user.email,
                 idempotency_key=idempotency_key,
                 request_hash=fingerprint,
             )
@@ -164,7 +184,11 @@ def store_order(
         if idempotency_key is None or fingerprint is None:
             raise
     replay = find_replay(
-        sessions=sessions, key=idempotency_key, fingerprint=fingerprint, key_window=key_window
+        sessions=sessions,
+        user_id=user.id,
+        key=idempotency_key,
+        fingerprint=fingerprint,
+        key_window=key_window,
     )
     if replay is None:  # pragma: no cover - the winner's row exists once its insert blocked ours
         raise RuntimeError("idempotency key taken but no order holds it")
@@ -174,15 +198,16 @@ def store_order(
 def find_replay(
     *,
     sessions: Sessions,
+    user_id: int,
     key: str,
     fingerprint: str,
     key_window: timedelta = DEFAULT_KEY_WINDOW,
 ) -> PlacedOrder | None:
-    """The order stored under ``key`` within the window; ``IdempotencyKeyReusedError`` if its
-    body differed."""
+    """The buyer's order stored under ``key`` within the window; ``IdempotencyKeyReusedError``
+    if its body differed."""
     with sessions.begin() as session:
         rows = repository.get_order_by_idempotency_key(
-            session=session, key=key, not_before=utc_now() - key_window
+            session=session, user_id=user_id, key=key, not_before=utc_now() - key_window
         )
         if rows is None:
             return None
@@ -191,15 +216,16 @@ def find_replay(
         return PlacedOrder(order=_public(rows), replayed=True)
 
 
-def get_order(*, sessions: Sessions, order_id: int) -> OrderPublic:
+def get_order(*, sessions: Sessions, order_id: int, user_id: int) -> OrderPublic:
+    """The buyer's order; another buyer's is ``OrderNotFoundError`` like a missing one."""
     with sessions.begin() as session:
-        rows = repository.get_order(session=session, order_id=order_id)
+        rows = repository.get_order(session=session, order_id=order_id, user_id=user_id)
         if rows is None:
             raise OrderNotFoundError(order_id)
         return _public(rows)
 
 
-def list_orders(*, sessions: Sessions, user_id: int | None, limit: int, offset: int) -> OrderPage:
+def list_orders(*, sessions: Sessions, user_id: int, limit: int, offset: int) -> OrderPage:
     with sessions.begin() as session:
         rows, total = repository.list_orders(
             session=session, user_id=user_id, limit=limit, offset=offset

@@ -12,15 +12,22 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class UserRef:
-    """The consumer-side view of a user: only the fields order-service uses."""
+    """The consumer-side view of a user: only the fields order-service uses (the name and
+    email are snapshotted on each order, for its receipt)."""
 
     id: int
+    name: str
+    email: str
 
 
 class UserDirectory(Protocol):
-    async def get_user(self, user_id: int, *, request_id: str | None = None) -> UserRef | None:
-        """The user, or None when the directory knows no such user.
+    async def get_user(
+        self, user_id: int, *, token: str, request_id: str | None = None
+    ) -> UserRef | None:
+        """The user, or None when the directory knows no such user; asked with the caller's
+        own bearer token (the directory lets a user read only their own record).
 
-        Raises UserServiceUnavailableError when the directory cannot answer.
+        Raises TokenRefusedError when the directory refuses the token, and
+        UserServiceUnavailableError when it cannot answer.
         """
         ...

@@ -18,8 +18,8 @@ from service_kit.db import make_session_factory
 
 pytestmark = pytest.mark.integration
 
+ADA = UserRef(id=1, name="Ada", email="ada@example.com")
 BODY = {
-    "user_id": 1,
     "currency": "EUR",
     "items": [{"product_id": "SKU-1", "quantity": 3, "unit_price": 700}],
 }
@@ -43,7 +43,7 @@ def test_racing_inserts_with_one_key_store_one_order_and_the_loser_replays_it(
     def place() -> service.PlacedOrder:
         barrier.wait(timeout=10)
         return service.store_order(
-            sessions=sessions, data=data, idempotency_key="race", fingerprint=fingerprint
+            sessions=sessions, user=ADA, data=data, idempotency_key="race", fingerprint=fingerprint
         )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -62,12 +62,14 @@ class _BothAsk:
         self.calls = 0
         self.both_asked = asyncio.Event()
 
-    async def get_user(self, user_id: int, *, request_id: str | None = None) -> UserRef | None:
+    async def get_user(
+        self, user_id: int, *, token: str, request_id: str | None = None
+    ) -> UserRef | None:
         self.calls += 1
         if self.calls == 2:
             self.both_asked.set()
         await asyncio.wait_for(self.both_asked.wait(), timeout=10)
-        return UserRef(id=user_id)
+        return UserRef(id=user_id, name="Ada", email="ada@example.com")
 
 
 @pytest.mark.anyio
@@ -81,7 +83,11 @@ async def test_two_identical_requests_racing_through_place_order_create_one_orde
 
     async def place() -> service.PlacedOrder:
         return await service.place_order(
-            sessions=sessions, directory=directory, data=data, idempotency_key="same-key"
+            sessions=sessions,
+            directory=directory,
+            buyer=service.Buyer(user_id=1, token="t"),
+            data=data,
+            idempotency_key="same-key",
         )
 
     first, second = await asyncio.gather(place(), place())
@@ -90,3 +96,19 @@ async def test_two_identical_requests_racing_through_place_order_create_one_orde
     assert first.order == second.order
     assert sorted([first.replayed, second.replayed]) == [False, True]
     assert _count(db_engine, Order) == 1
+
+
+def test_two_buyers_may_use_the_same_idempotency_key(db_engine: Engine) -> None:
+    """Keys are scoped to the buyer: the same key from another buyer is a new order."""
+    data = OrderCreate.model_validate(BODY)
+    fingerprint = service.request_fingerprint(data)
+    sessions = make_session_factory(db_engine)
+    placed = [
+        service.store_order(
+            sessions=sessions, user=user, data=data, idempotency_key="k", fingerprint=fingerprint
+        )
+        for user in (ADA, UserRef(id=2, name="Bob", email="bob@example.com"))
+    ]
+    assert [p.replayed for p in placed] == [False, False]
+    assert [p.order.user_id for p in placed] == [1, 2]
+    assert _count(db_engine, Order) == 2

@@ -27,9 +27,9 @@ def test_migrate_creates_the_tables_and_its_own_version_table_on_postgresql(
         assert {"orders", "order_items", "order_service_alembic_version"} <= tables
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM order_service_alembic_version"))
-            assert version.scalar_one() == "0002"
+            assert version.scalar_one() == "0003"
         constraints = {c["name"] for c in inspect(engine).get_unique_constraints("orders")}
-        assert "uq_orders_idempotency_key" in constraints
+        assert "uq_orders_user_id_idempotency_key" in constraints
     finally:
         engine.dispose()
 

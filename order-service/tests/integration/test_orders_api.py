@@ -49,25 +49,27 @@ def test_post_order_returns_201_with_location_and_computed_totals(
     assert [i["line_total"] for i in order["items"]] == [2500, 99]
     assert order["total"] == 2599
     assert order["created_at"].endswith("Z")
-    assert set(order) == {"id", "user_id", "currency", "items", "total", "created_at"}
+    assert order["buyer"] == {"name": "Ada", "email": "ada1@example.com"}
+    assert set(order) == {"id", "user_id", "buyer", "currency", "items", "total", "created_at"}
     assert client.get(response.headers["Location"]).json() == order
 
 
 def test_post_order_returns_422_unknown_user_and_stores_nothing(
-    client: TestClient, fake_user_service: Any, order_body: Body
+    client: TestClient, fake_user_service: Any, order_body: Body, bearer: Any
 ) -> None:
-    response = client.post("/orders", json=order_body(user_id=99))
+    """A valid token whose user user-service no longer has (deleted since it logged in)."""
+    response = client.post("/orders", json=order_body(), headers=bearer(99))
     body = assert_problem(response, 422, "unknown-user")
     assert "99" in body["detail"]
-    assert count_orders(client) == 0
+    assert count_orders(client) == 0  # (user 1's orders; user 99 has none either)
     assert len(fake_user_service.requests) == 1
 
 
 def test_post_order_accepts_the_largest_user_id_the_contract_allows(
-    client: TestClient, fake_user_service: Any, order_body: Body
+    client: TestClient, fake_user_service: Any, order_body: Body, bearer: Any
 ) -> None:
     fake_user_service.known.add(2**31 - 1)
-    response = client.post("/orders", json=order_body(user_id=2**31 - 1))
+    response = client.post("/orders", json=order_body(), headers=bearer(2**31 - 1))
     assert response.status_code == 201, response.text
     assert fake_user_service.requests[0].url.path == f"/users/{2**31 - 1}"
 
@@ -77,9 +79,11 @@ def test_post_order_returns_422_unknown_user_once_when_user_service_refuses_the_
 ) -> None:
     """A refusal is final: 422 at once, never a 503 the client would retry forever."""
     fake_user_service.handler = lambda request: httpx.Response(
-        422, json={"type": "/problems/validation", "status": 422}
+        422,
+        json={"type": "/problems/validation", "status": 422},
+        headers={"Content-Type": "application/problem+json"},
     )
-    response = client.post("/orders", json=order_body(user_id=7))
+    response = client.post("/orders", json=order_body())
     assert_problem(response, 422, "unknown-user")
     assert len(fake_user_service.requests) == 1
     assert count_orders(client) == 0
@@ -246,7 +250,7 @@ def test_a_replay_matches_on_content_not_on_json_formatting(
     reordered = (
         '{"items": [{"unit_price": 1250, "quantity": 2, "product_id": "SKU-1"},'
         ' {"unit_price": 99, "quantity": 1, "product_id": "SKU-2"}],'
-        f' "currency": "EUR", "user_id": {body["user_id"]}}}'
+        f' "currency": "{body["currency"]}"}}'
     )
     replay = client.post("/orders", content=reordered.encode(), headers=headers)
     assert replay.status_code == 201
@@ -256,10 +260,10 @@ def test_a_replay_matches_on_content_not_on_json_formatting(
 def test_the_same_key_with_a_different_body_returns_422_and_stores_nothing(
     client: TestClient, fake_user_service: Any, order_body: Body
 ) -> None:
-    fake_user_service.known.update({1, 2})
+    fake_user_service.known.add(1)
     headers = {"Idempotency-Key": "order-attempt-1"}
     assert client.post("/orders", json=order_body(), headers=headers).status_code == 201
-    response = client.post("/orders", json=order_body(user_id=2), headers=headers)
+    response = client.post("/orders", json=order_body(currency="USD"), headers=headers)
     assert_problem(response, 422, "idempotency-key-reused")
     assert count_orders(client) == 1
 
@@ -282,25 +286,27 @@ def test_get_order_returns_422_for_an_invalid_id(client: TestClient, order_id: s
     assert_problem(client.get(f"/orders/{order_id}"), 422, "validation")
 
 
-def test_list_orders_filters_by_user_and_paginates_in_id_order(
-    client: TestClient, fake_user_service: Any, order_body: Body
+def test_list_orders_shows_only_the_callers_orders_paginated_in_id_order(
+    client: TestClient, fake_user_service: Any, order_body: Body, bearer: Any
 ) -> None:
     fake_user_service.known.update({1, 2})
-    ids = [client.post("/orders", json=order_body(user_id=u)).json()["id"] for u in (1, 2, 1, 1)]
+    ids = [
+        client.post("/orders", json=order_body(), headers=bearer(u)).json()["id"]
+        for u in (1, 2, 1, 1)
+    ]
 
-    page = client.get("/orders", params={"user_id": 1, "limit": 2, "offset": 1}).json()
+    page = client.get("/orders", params={"limit": 2, "offset": 1}).json()
     assert page["total"] == 3
     assert (page["limit"], page["offset"]) == (2, 1)
     assert [o["id"] for o in page["items"]] == [ids[2], ids[3]]
     assert all(len(o["items"]) == 2 for o in page["items"])
 
-    everything = client.get("/orders").json()
-    assert [o["id"] for o in everything["items"]] == ids
+    everything = client.get("/orders", params={"user_id": 2}).json()  # no way to ask for others'
+    assert [o["id"] for o in everything["items"]] == [ids[0], ids[2], ids[3]]
+    assert [o["id"] for o in client.get("/orders", headers=bearer(2)).json()["items"]] == [ids[1]]
 
 
-@pytest.mark.parametrize(
-    "params", [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"user_id": 0}, {"user_id": "x"}]
-)
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"offset": -1}])
 def test_list_orders_returns_422_for_bad_paging(client: TestClient, params: dict[str, Any]) -> None:
     assert_problem(client.get("/orders", params=params), 422, "validation")
 

@@ -43,7 +43,8 @@ def answers(
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         code = queue.pop(0) if len(queue) > 1 else queue[0]
-        return httpx.Response(code, json={"id": 7} if code == 200 else {"status": code})
+        user = {"id": 7, "name": "Ada", "email": "ada@example.com"}
+        return httpx.Response(code, json=user if code == 200 else {"status": code})
 
     return seen, handler
 
@@ -66,7 +67,7 @@ async def test_a_retried_lookup_is_one_span_with_a_client_span_and_traceparent_p
     requests, handler = answers(503, 200)
     client = make_client(handler, tracing=tracing)
 
-    assert (await client.get_user(7)) is not None
+    assert (await client.get_user(7, token="t")) is not None
 
     (lookup,) = lookups(exporter)
     attributes = dict(lookup.attributes or {})
@@ -92,9 +93,9 @@ async def test_an_open_breaker_is_a_rejected_lookup_with_no_attempt(
     requests, handler = answers(500)
     client = make_client(handler, tracing=tracing, failure_threshold=1)
     with pytest.raises(UserServiceUnavailableError):
-        await client.get_user(7)
+        await client.get_user(7, token="t")
     with pytest.raises(CircuitOpenError):
-        await client.get_user(7)
+        await client.get_user(7, token="t")
 
     failed, rejected = lookups(exporter)
     assert dict(failed.attributes or {})["user_service.breaker.state_after"] == "open"
@@ -108,5 +109,5 @@ async def test_an_open_breaker_is_a_rejected_lookup_with_no_attempt(
 async def test_without_tracing_the_client_sends_no_traceparent(make_client: MakeClient) -> None:
     requests, handler = answers(200)
     client = make_client(handler)
-    await client.get_user(7)
+    await client.get_user(7, token="t")
     assert "traceparent" not in requests[0].headers

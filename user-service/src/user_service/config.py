@@ -1,12 +1,14 @@
 """Settings: the environment (prefix ``USER_SERVICE_``) read once, validated, then passed down.
 
-The knobs are the kit's (``service_kit.settings``); this module names the service and its
-defaults. ``get_settings()`` is the lazy, cached entry.
+The plumbing's knobs are the kit's (``service_kit.settings``); this module names the service,
+its defaults, and its identity settings (signing keys, tokens, passwords, login throttling).
+``get_settings()`` is the lazy, cached entry.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -24,6 +26,18 @@ class Settings(ServiceSettings):
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     port: int = Field(default=8001, ge=1, le=65535)
+
+    # identity: signing keys (signing.py), tokens (service_kit.tokens), passwords, throttling
+    keys_dir: Path = Path(".data/keys")
+    token_issuer: str = Field(default="user-service", min_length=1)
+    token_audience: str = Field(default="shop", min_length=1)
+    access_token_ttl: int = Field(default=900, ge=60, le=86400)
+    argon2_time_cost: int = Field(default=2, ge=1, le=20)
+    argon2_memory_cost: int = Field(default=19 * 1024, ge=8 * 1024, le=1024 * 1024)  # KiB
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    login_max_failures: int = Field(default=5, ge=1, le=1000)
+    login_lockout: float = Field(default=60.0, gt=0, le=86400)
 
 
 @lru_cache

@@ -2,16 +2,27 @@
 
 Each carries its status, slug and title (RFC 9457 problem details)::
 
-    ServiceError                  service_kit.problems
-    ├── UserServiceError          a rule of user-service was not met
-    │   ├── UserNotFoundError     404 /problems/user-not-found
-    │   └── EmailTakenError       409 /problems/email-taken
-    └── DatabaseUnavailableError  503 /problems/database-unavailable (service_kit.problems)
+    ServiceError                       service_kit.problems
+    ├── UserServiceError               a rule of user-service was not met
+    │   ├── UserNotFoundError          404 /problems/user-not-found
+    │   ├── EmailTakenError            409 /problems/email-taken
+    │   ├── InvalidCredentialsError    401 /problems/invalid-credentials (the token endpoint: the
+    │   │                                  same answer for a wrong password and an unknown email)
+    │   └── LoginThrottledError        429 /problems/too-many-login-failures + Retry-After
+    ├── AuthenticationRequiredError    401 /problems/authentication-required  (service_kit.auth)
+    ├── TokenRejectedError             401 /problems/invalid-token            (service_kit.auth)
+    ├── ForbiddenError                 403 /problems/forbidden                (service_kit.auth)
+    └── DatabaseUnavailableError       503 /problems/database-unavailable (service_kit.problems)
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from service_kit.problems import ServiceError
+from service_kit.tokens import www_authenticate
+
+REALM = "user-service"
 
 
 class UserServiceError(ServiceError):
@@ -31,3 +42,27 @@ class EmailTakenError(UserServiceError):
 
     def __init__(self) -> None:
         super().__init__("A user with this email already exists.")
+
+
+class InvalidCredentialsError(UserServiceError):
+    status, slug, title = 401, "invalid-credentials", "Invalid credentials"
+
+    def __init__(self) -> None:
+        super().__init__("The email or the password is wrong.")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": www_authenticate(REALM)}
+
+    def extra(self) -> dict[str, Any] | None:
+        return {"error": "invalid_grant"}  # RFC 6749 section 5.2, for OAuth2 clients
+
+
+class LoginThrottledError(UserServiceError):
+    status, slug, title = 429, "too-many-login-failures", "Too many failed logins"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__("Too many failed logins for this account; retry after Retry-After.")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}

@@ -1,4 +1,6 @@
-"""The ASGI app: ``create_app()`` mounts user-service's routes on the kit's plumbing.
+"""The ASGI app: ``create_app()`` mounts user-service's routes on the kit's plumbing, with what
+identity needs: the signing keys, the verifier of its own tokens, the password hasher and the
+login throttle.
 
 Routers are mounted only here. Nothing runs at import time; migrations are a separate
 command (``user-service migrate``), never a side effect of starting the app.
@@ -6,14 +8,46 @@ command (``user-service migrate``), never a side effect of starting the app.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
 from service_kit.app import create_service_app
+from service_kit.tokens import StaticKeys, TokenVerifier
 from service_kit.tracing import Tracing
-from user_service.api import users
+from user_service.api import auth, users
 from user_service.config import Settings, get_settings
+from user_service.passwords import Argon2Params, PasswordHasher
+from user_service.signing import KeyRing
+from user_service.throttle import LoginThrottle
+
+logger = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> FastAPI:
-    """``tracing``: from the OTEL_* environment unless given (tests export to memory)."""
-    return create_service_app(settings or get_settings(), routers=[users.router], tracing=tracing)
+    """The app; raises ``SigningKeyError`` when ``keys_dir`` holds no usable signing key.
+    ``tracing``: from the OTEL_* environment unless given (tests export to memory)."""
+    settings = settings or get_settings()
+    keyring = KeyRing.from_directory(settings.keys_dir)
+    app = create_service_app(settings, routers=[auth.router, users.router], tracing=tracing)
+    app.state.keyring = keyring
+    app.state.token_verifier = TokenVerifier(
+        StaticKeys(keyring.public_keys()),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+    )
+    app.state.hasher = PasswordHasher(
+        Argon2Params(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost,
+            parallelism=settings.argon2_parallelism,
+        ),
+        max_concurrent=settings.password_hash_concurrency,
+    )
+    app.state.login_throttle = LoginThrottle(
+        max_failures=settings.login_max_failures, lockout=settings.login_lockout
+    )
+    logger.info(
+        "signing keys loaded", extra={"signing_kid": keyring.signing_kid, "kids": keyring.kids}
+    )
+    return app

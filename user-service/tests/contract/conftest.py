@@ -7,6 +7,14 @@ Before an interaction the verifier asks for its provider states; ``ProviderState
 on the database, and tears them down after it. It writes rows itself (a given id, removal): the
 service has no such operations, and test-only code does not belong in it.
 
+Bearer tokens: a pact holds an example token, which no provider would accept (it is signed by a
+throw-away key and long expired). The states choose the token the interaction runs with, and
+``MintedTokens``, a request filter around the app, puts it in the ``Authorization`` header of the
+replayed request: a fresh token for the state's user, signed with the app's key ("a user exists",
+"no user exists"), or one signed by a key user-service does not publish ("the token is not
+accepted"). The filter only swaps the credential; a request the consumer sent without one is
+replayed without one.
+
 A state handler must never raise into the verifier (it retries a failed state change for about
 two minutes): errors, unknown states included, are recorded and returned at once, and the test
 reports them with the verifier's output.
@@ -29,11 +37,14 @@ from typing import Any
 
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pact import Verifier
 from sqlalchemy import Engine, delete, text
 from sqlmodel import Session, col
 
+from user_service.config import Settings
 from user_service.models import User
+from user_service.signing import KeyRing
 
 SERVICE = Path(__file__).resolve().parents[2].name
 HOST = "127.0.0.1"
@@ -81,12 +92,16 @@ class ProviderStates:
     """
 
     engine: Engine
+    keyring: KeyRing
+    settings: Settings
     errors: list[str] = field(default_factory=list)
+    token: str | None = None  # what MintedTokens sends as the bearer token
 
     def __call__(self, state: str, action: str, parameters: dict[str, Any] | None) -> None:
         handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "a user exists": self._user_exists,
             "no user exists": self._no_user_exists,
+            "the token is not accepted": self._token_not_accepted,
         }
         if state == "":  # the verifier's generic per-interaction hook: nothing to do
             return
@@ -112,17 +127,35 @@ class ProviderStates:
             raise ValueError(f"parameter 'id' must be a positive integer, got {user_id!r}")
         return user_id
 
+    def _mint(self, subject: str, keyring: KeyRing | None = None) -> str:
+        return (
+            (keyring or self.keyring)
+            .issue(
+                subject=subject,
+                roles=[],
+                issuer=self.settings.token_issuer,
+                audience=self.settings.token_audience,
+                ttl=300,
+            )
+            .token
+        )
+
     def _user_exists(self, action: str, parameters: dict[str, Any]) -> None:
         user_id = self._user_id(parameters)
         if action == "setup":
             self._put_user(user_id)
+            self.token = self._mint(str(user_id))  # the user's own token
         else:
             self._delete_user(user_id)
+            self.token = None
 
     def _no_user_exists(self, action: str, parameters: dict[str, Any]) -> None:
         user_id = self._user_id(parameters)
         if action == "setup":
             self._delete_user(user_id)
+            self.token = self._mint(str(user_id))  # a valid token whose user is gone
+        else:
+            self.token = None
 
     def _put_user(self, user_id: int) -> None:
         with Session(self.engine) as session, session.begin():
@@ -136,6 +169,30 @@ class ProviderStates:
     def _delete_user(self, user_id: int) -> None:
         with Session(self.engine) as session, session.begin():
             session.execute(delete(User).where(col(User.id) == user_id))
+
+    def _token_not_accepted(self, action: str, parameters: dict[str, Any]) -> None:
+        if action == "setup":  # right kid and claims, but signed by a key nobody published
+            foreign = KeyRing({self.keyring.signing_kid: Ed25519PrivateKey.generate()})
+            self.token = self._mint(str(parameters.get("id", 42)), foreign)
+        else:
+            self.token = None
+
+
+class MintedTokens:
+    """The request filter: replaces the bearer token of each replayed request by the one the
+    interaction's provider states chose (pure ASGI, around the real app)."""
+
+    def __init__(self, app: ASGIApp, states: ProviderStates) -> None:
+        self.app = app
+        self.states = states
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.states.token is not None:
+            headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"authorization"]
+            if len(headers) != len(scope["headers"]):
+                headers.append((b"authorization", f"Bearer {self.states.token}".encode()))
+                scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
 
 
 @dataclass(frozen=True)
@@ -188,9 +245,15 @@ def pact_files(pytestconfig: pytest.Config, provider_name: str) -> list[Path]:
 
 
 @pytest.fixture
-def provider_states(db_engine: Engine) -> ProviderStates:
+def provider_states(db_engine: Engine, keyring: KeyRing, settings: Settings) -> ProviderStates:
     """Provider states on the session's database, emptied before the test."""
-    return ProviderStates(db_engine)
+    return ProviderStates(db_engine, keyring, settings)
+
+
+@pytest.fixture
+def with_tokens(provider_states: ProviderStates) -> Callable[[ASGIApp], ASGIApp]:
+    """``with_tokens(app)``: the app behind the request filter that supplies valid tokens."""
+    return lambda app: MintedTokens(app, provider_states)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from fastapi.testclient import TestClient
 
 from service_kit.metrics import REGISTRY
 
 pytestmark = pytest.mark.integration
+
+PW = {"password": "correct horse battery staple"}
 
 
 def _count(method: str, route: str, status: str) -> float:
@@ -16,15 +20,15 @@ def _count(method: str, route: str, status: str) -> float:
 
 
 def test_user_reads_are_counted_under_the_route_template_with_their_status(
-    client: TestClient,
+    client: TestClient, mint: Callable[..., dict[str, str]]
 ) -> None:
     found, missing = (
         _count("GET", "/users/{user_id}", "200"),
         _count("GET", "/users/{user_id}", "404"),
     )
-    created = client.post("/users", json={"name": "Ada", "email": "ada@example.com"})
-    assert client.get(f"/users/{created.json()['id']}").status_code == 200
-    assert client.get("/users/999").status_code == 404
+    created = client.post("/users", json={"name": "Ada", "email": "ada@example.com", **PW})
+    assert client.get(f"/users/{created.json()['id']}", headers=mint()).status_code == 200
+    assert client.get("/users/999", headers=mint()).status_code == 404
     assert _count("GET", "/users/{user_id}", "200") == found + 1
     assert _count("GET", "/users/{user_id}", "404") == missing + 1
 

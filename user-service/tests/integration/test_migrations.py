@@ -7,13 +7,19 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect
+from sqlalchemy.exc import ProgrammingError
 from sqlmodel import SQLModel
 
 from user_service import models
+from user_service.config import Settings
+from user_service.main import create_app
 from user_service.migrations import MIGRATIONS
 
 VERSION_TABLE = MIGRATIONS.version_table
@@ -77,3 +83,46 @@ def test_models_match_the_migrated_schema(database_url: str) -> None:
         engine.dispose()
     assert {"users"} == OWN_TABLES
     assert diff == []
+
+
+def test_the_app_role_may_read_and_write_rows_but_not_change_the_schema(
+    create_database_with_roles: Callable[[str], Any], keys_dir: Path
+) -> None:
+    """Least privilege: migrate as the owner (granting DML to the app role), serve as the app."""
+    roles = create_database_with_roles("users_lp")
+    MIGRATIONS.upgrade_head(
+        Settings(database_url=roles.owner_url, db_app_role=roles.app_role, keys_dir=keys_dir)
+    )
+    app_settings = Settings(
+        database_url=roles.app_url,
+        keys_dir=keys_dir,
+        argon2_time_cost=1,
+        argon2_memory_cost=8 * 1024,
+    )
+    with TestClient(create_app(app_settings)) as client:
+        body = {"name": "Ada", "email": "ada@example.com", "password": "correct horse"}
+        assert client.post("/users", json=body).status_code == 201
+        form = {"username": "ada@example.com", "password": "correct horse"}
+        assert client.post("/token", data=form).status_code == 200
+
+    engine = create_engine(roles.app_url)
+    try:
+        for statement in (
+            "DROP TABLE users",
+            "ALTER TABLE users ADD COLUMN x int",
+            "CREATE TABLE intruder (id int)",
+            "TRUNCATE users",
+            "UPDATE user_service_alembic_version SET version_num = '0001'",
+        ):
+            with (
+                engine.connect() as conn,
+                pytest.raises(ProgrammingError, match=r"permission|owner"),
+            ):
+                conn.exec_driver_sql(statement)
+        with engine.connect() as conn:
+            is_super = conn.exec_driver_sql(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
+            )
+            assert is_super.scalar_one() is False
+    finally:
+        engine.dispose()

@@ -5,16 +5,22 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
 from service_kit.log import configure_logging
 
+PW = {"password": "correct horse battery staple"}
 
-def test_caller_request_id_is_returned_on_success_and_on_problems(client: TestClient) -> None:
+
+def test_caller_request_id_is_returned_on_success_and_on_problems(
+    client: TestClient, mint: Callable[..., dict[str, str]]
+) -> None:
     headers = {"X-Request-ID": "trace-abc-1"}
-    created = client.post("/users", json={"name": "A", "email": "a@example.com"}, headers=headers)
-    missing = client.get("/users/99", headers=headers)
+    created = client.post("/users", json={"name": "A", "email": "a@example.com", **PW},
+                          headers=headers)  # fmt: skip
+    missing = client.get("/users/99", headers={**headers, **mint()})
     invalid = client.post("/users", json={}, headers=headers)
     for response in (created, missing, invalid):
         assert response.headers["x-request-id"] == "trace-abc-1"
@@ -26,16 +32,18 @@ def test_unsafe_request_id_is_replaced(client: TestClient) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 
 
-def test_requests_write_json_log_lines_with_their_request_id(client: TestClient) -> None:
+def test_requests_write_json_log_lines_with_their_request_id(
+    client: TestClient, mint: Callable[..., dict[str, str]]
+) -> None:
     stream = io.StringIO()
     configure_logging("INFO", stream=stream)
     try:
         client.post(
             "/users",
-            json={"name": "A", "email": "a@example.com"},
+            json={"name": "A", "email": "a@example.com", **PW},
             headers={"X-Request-ID": "log-me"},
         )
-        client.get("/users/42", headers={"X-Request-ID": "log-me-too"})
+        client.get("/users/42", headers={"X-Request-ID": "log-me-too", **mint()})
     finally:
         configure_logging("INFO")
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -47,3 +55,5 @@ def test_requests_write_json_log_lines_with_their_request_id(client: TestClient)
     assert all(
         {"time", "level", "logger", "message", "request_id"} <= line.keys() for line in lines
     )
+    assert "correct horse" not in stream.getvalue()  # a password never reaches a log line
+    assert "$argon2" not in stream.getvalue()

@@ -14,8 +14,13 @@ from service_kit.db import make_session_factory
 from user_service import service
 from user_service.errors import EmailTakenError
 from user_service.models import UserCreate
+from user_service.passwords import Argon2Params, PasswordHasher
+
+HASHER = PasswordHasher(Argon2Params(time_cost=1, memory_cost=8 * 1024))
 
 RACERS = 8
+
+PASSWORD = "correct horse battery staple"
 
 
 def test_racing_requests_with_one_email_give_one_201_and_409s(app: FastAPI) -> None:
@@ -24,7 +29,10 @@ def test_racing_requests_with_one_email_give_one_201_and_409s(app: FastAPI) -> N
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             responses = await asyncio.gather(
                 *(
-                    client.post("/users", json={"name": f"R{i}", "email": "Race@example.com"})
+                    client.post(
+                        "/users",
+                        json={"name": f"R{i}", "email": "Race@example.com", "password": PASSWORD},
+                    )
                     for i in range(RACERS)
                 )
             )
@@ -41,7 +49,9 @@ def test_racing_threads_with_own_connections_store_exactly_one_user(db_engine: E
         barrier.wait(timeout=10)
         try:
             service.create_user(
-                sessions=sessions, data=UserCreate(name=f"T{i}", email="thread@example.com")
+                sessions=sessions,
+                hasher=HASHER,
+                data=UserCreate(name=f"T{i}", email="thread@example.com", password=PASSWORD),
             )
         except EmailTakenError:
             return "taken"

@@ -13,18 +13,23 @@ from user_service.config import Settings
 from user_service.main import create_app
 from user_service.migrations import MIGRATIONS
 
+PW = {"password": "correct horse battery staple"}
 
-def test_migrate_and_serve_on_sqlite_create_its_directory(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/nested/dir/users.db")
+
+def test_migrate_and_serve_on_sqlite_create_its_directory(tmp_path: Path, keys_dir: Path) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/nested/dir/users.db", keys_dir=keys_dir)
     MIGRATIONS.upgrade_head(settings)
     MIGRATIONS.upgrade_head(settings)  # idempotent
     assert (tmp_path / "nested" / "dir" / "users.db").exists()
 
     app = create_app(settings)
     with TestClient(app) as client:
-        created = client.post("/users", json={"name": "Ada", "email": "ADA@example.com"})
-        duplicate = client.post("/users", json={"name": "Bob", "email": "ada@EXAMPLE.com"})
-        fetched = client.get("/users/1")
+        created = client.post("/users", json={"name": "Ada", "email": "ADA@example.com", **PW})
+        duplicate = client.post("/users", json={"name": "Bob", "email": "ada@EXAMPLE.com", **PW})
+        token = client.post("/token", data={"username": "ada@example.com", **PW}).json()
+        fetched = client.get(
+            "/users/1", headers={"Authorization": f"Bearer {token['access_token']}"}
+        )
     assert created.status_code == 201
     assert duplicate.status_code == 409
     assert fetched.json() == created.json()

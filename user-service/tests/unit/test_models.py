@@ -7,9 +7,11 @@ from pydantic import ValidationError
 
 from user_service.models import UserCreate, UserPublic
 
+PW = "correct horse battery staple"
+
 
 def test_email_is_lower_cased_and_name_stripped() -> None:
-    user = UserCreate(name="  Ada Lovelace \t", email="Ada.Lovelace@Example.COM")
+    user = UserCreate(name="  Ada Lovelace \t", email="Ada.Lovelace@Example.COM", password=PW)
     assert user.name == "Ada Lovelace"
     assert user.email == "ada.lovelace@example.com"
 
@@ -23,7 +25,19 @@ def test_name_out_of_bounds_or_with_control_characters_is_refused(name: str) -> 
 
 
 def test_name_of_100_characters_after_stripping_is_accepted() -> None:
-    assert len(UserCreate(name=" " + "é" * 100 + " ", email="a@example.com").name) == 100
+    user = UserCreate(name=" " + "é" * 100 + " ", email="a@example.com", password=PW)
+    assert len(user.name) == 100
+
+
+@pytest.mark.parametrize(("password", "ok"), [("x" * 7, False), ("x" * 8, True),
+                                              ("é" * 128, True), ("x" * 129, False)])  # fmt: skip
+def test_password_is_8_to_128_characters_and_never_in_the_repr(password: str, ok: bool) -> None:
+    if not ok:
+        with pytest.raises(ValidationError, match="password"):
+            UserCreate(name="Ada", email="a@example.com", password=password)
+        return
+    user = UserCreate(name="Ada", email="a@example.com", password=password)
+    assert password not in repr(user)
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,9 @@ The wait callback is process-wide (a psycopg2 rule); connections not made by ``m
 have no deadlines and wait as before. Migrations use ``make_engine(settings, requests=False)``:
 the network bounds only, since a migration may run for minutes and queue on another's lock.
 
+``hide_parameters``: a failed statement's error (and so its log line) shows the SQL but never the
+values bound to it (emails, password hashes).
+
 Each connection in use pins a thread of the pool sync routes run on, for at most the bounds
 above; the pool's size (``DB_POOL_SIZE + DB_MAX_OVERFLOW``, at most 32 of anyio's 40 threads)
 bounds how many a silent database can pin at once, and the others fail at ``POOL_TIMEOUT``.
@@ -165,7 +168,7 @@ def make_engine(settings: ServiceSettings, *, requests: bool = True) -> Engine:
             )
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, connect_args={"check_same_thread": False})
+        return create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     psycopg2.extensions.set_wait_callback(wait_with_deadlines)
     return create_engine(
         url,
@@ -174,6 +177,7 @@ def make_engine(settings: ServiceSettings, *, requests: bool = True) -> Engine:
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,
         connect_args=connect_args(settings, requests=requests),
     )
 

@@ -43,14 +43,33 @@ class Migrations:
         return ScriptDirectory.from_config(self.config()).get_current_head()
 
     def upgrade_head(self, settings: ServiceSettings) -> str | None:
-        """Apply every pending revision in one transaction; returns the head revision."""
+        """Apply every pending revision in one transaction; returns the head revision.
+
+        Run as the role that owns the schema. With ``db_app_role`` set (PostgreSQL), the same
+        transaction grants that role DML on every table and sequence and nothing else: the
+        service serves as it and can neither change the schema nor rewrite its history.
+        """
         engine = make_engine(settings, requests=False)
         try:
             with engine.begin() as connection:
                 command.upgrade(self.config(connection), "head")
+                if settings.db_app_role and connection.dialect.name == "postgresql":
+                    self.grant_dml(connection, settings.db_app_role)
             return self.head()
         finally:
             engine.dispose()
+
+    def grant_dml(self, connection: Connection, role: str) -> None:
+        """SELECT/INSERT/UPDATE/DELETE on the tables, USAGE on the sequences, to ``role``;
+        nothing on the version table."""
+        quote = connection.dialect.identifier_preparer.quote
+        for statement in (
+            f"GRANT USAGE ON SCHEMA public TO {quote(role)}",
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quote(role)}",
+            f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quote(role)}",
+            f"REVOKE ALL ON TABLE {quote(self.version_table)} FROM {quote(role)}",
+        ):
+            connection.exec_driver_sql(statement)
 
     def run_env(self, metadata: MetaData, settings: Callable[[], ServiceSettings]) -> None:
         """The body of ``env.py``: on the connection ``upgrade_head`` passes in, or (for the

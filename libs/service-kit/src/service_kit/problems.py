@@ -49,6 +49,10 @@ class ServiceError(Exception):
         """Response headers the error adds (``Retry-After``, ...)."""
         return None
 
+    def extra(self) -> dict[str, Any] | None:
+        """Extension members of the problem body (RFC 9457 section 3.2)."""
+        return None
+
 
 class DatabaseUnavailableError(ServiceError):
     status, slug, title = 503, "database-unavailable", "Database unavailable"
@@ -145,6 +149,7 @@ def _domain_problem(request: Request, exc: ServiceError) -> JSONResponse:
         instance=request.url.path,
         request_id=_request_id(request),
         headers=exc.headers(),
+        extra=exc.extra(),
     )
 
 

@@ -54,6 +54,8 @@ class ServiceSettings(BaseSettings):
     port: int = Field(ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=600)
+    # migrate only: the role the service serves as, granted DML (and nothing else) on the tables
+    db_app_role: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -86,3 +86,55 @@ def test_serve_with_one_worker_leaves_the_default_registry(
     seen = _record_metrics_dir(monkeypatch)
     cli.serve(settings_class(workers=1), "x:create_app")
     assert seen == [(None, [])]
+
+
+def test_invalid_settings_are_reported_by_name_without_their_value(
+    settings_class: type[ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("EXAMPLE_SERVICE_DATABASE_URL", "mysql://admin:s3cr3t-pw@db.internal/x")
+    assert _main(settings_class, ["migrate"]) == 2
+    err = capsys.readouterr().err
+    assert "database_url" in err
+    assert "s3cr3t" not in err
+    assert "mysql" not in err
+    assert "db.internal" not in err
+
+
+def test_a_service_command_runs_with_or_without_settings(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, object]] = []
+    commands = [
+        cli.Command("hello", "greet", lambda args, s: seen.append(("hello", s)) or 0),
+        cli.Command("bare", "no settings", lambda args, s: seen.append(("bare", s)) or 3,
+                    needs_settings=False),
+    ]  # fmt: skip
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "0")  # invalid: only "bare" may run
+    run = lambda argv: cli.run(  # noqa: E731
+        argv, settings=settings_class, migrations=NO_MIGRATIONS, app="x:y", commands=commands
+    )
+    assert run(["bare"]) == 3
+    assert run(["hello"]) == 2
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9000")
+    assert run(["hello"]) == 0
+    assert [name for name, _ in seen] == ["bare", "hello"]
+    assert seen[0][1] is None
+
+
+def test_a_failed_preflight_stops_serve_with_exit_2(
+    settings_class: type[ServiceSettings],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    served: list[object] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: served.append(a))
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9000")
+    code = cli.run(
+        ["serve"], settings=settings_class, migrations=NO_MIGRATIONS, app="x:y",
+        preflight=lambda settings: "no signing key",
+    )  # fmt: skip
+    assert code == 2
+    assert "no signing key" in capsys.readouterr().err
+    assert served == []

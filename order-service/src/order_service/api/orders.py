@@ -1,4 +1,4 @@
-"""``/orders``: place (idempotently), read and list orders."""
+"""``/orders``: place (idempotently), read and list the caller's orders (bearer token)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
 
 from order_service import service
-from order_service.api.deps import SettingsDep, UserDirectoryDep
-from order_service.models import (
-    IDEMPOTENCY_KEY_MAX,
-    USER_ID_MAX,
-    OrderCreate,
-    OrderPage,
-    OrderPublic,
-)
+from order_service.api.deps import BuyerDep, SettingsDep, UserDirectoryDep
+from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
 from service_kit.deps import SessionsDep, TracingDep
 from service_kit.openapi import problem_responses
 
@@ -37,7 +31,8 @@ IdempotencyKey = Annotated[
 ]
 
 _PROBLEMS = {
-    404: "No such order",
+    401: "No bearer token, or one that is refused",
+    404: "No such order among the caller's",
     422: "Invalid request, unknown user, or Idempotency-Key reused with another body",
     503: "user-service or the database unavailable (see Retry-After)",
 }
@@ -47,10 +42,11 @@ _PROBLEMS = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=OrderPublic,
-    responses=problem_responses(_PROBLEMS, 413, 422, 503),
+    responses=problem_responses(_PROBLEMS, 401, 413, 422, 503),
 )
 async def create_order(
     data: OrderCreate,
+    buyer: BuyerDep,
     sessions: SessionsDep,
     directory: UserDirectoryDep,
     settings: SettingsDep,
@@ -59,9 +55,12 @@ async def create_order(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderPublic:
+    """Place an order for the caller (the token's subject), with a snapshot of their name and
+    email as user-service has them now."""
     placed = await service.place_order(
         sessions=sessions,
         directory=directory,
+        buyer=buyer,
         data=data,
         idempotency_key=idempotency_key,
         key_window=settings.idempotency_key_window,
@@ -77,17 +76,19 @@ async def create_order(
 @router.get(
     "/{order_id}",
     response_model=OrderPublic,
-    responses=problem_responses(_PROBLEMS, 404, 422, 503),
+    responses=problem_responses(_PROBLEMS, 401, 404, 422, 503),
 )
-def get_order(order_id: OrderId, sessions: SessionsDep) -> OrderPublic:
-    return service.get_order(sessions=sessions, order_id=order_id)
+def get_order(order_id: OrderId, buyer: BuyerDep, sessions: SessionsDep) -> OrderPublic:
+    """One of the caller's orders; someone else's id is a 404, like a missing one."""
+    return service.get_order(sessions=sessions, order_id=order_id, user_id=buyer.user_id)
 
 
-@router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 422, 503))
+@router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 401, 422, 503))
 def list_orders(
+    buyer: BuyerDep,
     sessions: SessionsDep,
-    user_id: Annotated[int | None, Query(ge=1, le=USER_ID_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrderPage:
-    return service.list_orders(sessions=sessions, user_id=user_id, limit=limit, offset=offset)
+    """The caller's orders, by id."""
+    return service.list_orders(sessions=sessions, user_id=buyer.user_id, limit=limit, offset=offset)

@@ -1,8 +1,14 @@
 """The user-service client: the only module that knows user-service is on the network.
 
 It implements ``order_service.user_directory.UserDirectory`` with one call, ``GET /users/{id}``
-(200 -> ``UserRef``, 404 -> ``None``), and turns every way that call can go wrong into
-``UserServiceUnavailableError`` (with a ``retry_after`` hint) for the domain.
+with the caller's own bearer token relayed (200 -> ``UserRef`` with the name and email
+order-service snapshots; 404 ``/problems/user-not-found`` -> ``None``; 401
+``/problems/invalid-token`` -> ``TokenRefusedError``), and turns every other way that call can go
+wrong into ``UserServiceUnavailableError`` (with a ``retry_after`` hint) for the domain. A 404 or
+401 of another problem ``type`` (a wrong base path, a proxy's page) is not taken for a verdict on
+the user: it is "unavailable". It also fetches the issuer's public keys (``fetch_jwks``,
+``GET /.well-known/jwks.json``) for ``service_kit.tokens.JwksCache``: one attempt, short timeouts,
+no breaker (the cache bounds how often it is called and keeps known keys when it fails).
 
 The policy it follows (timeouts, retries, the deadline, the breaker ``clients.breaker``, the pool
 size, metrics, trace spans) is written once, in docs/design.md, "order-service's calls to
@@ -27,7 +33,11 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_random_exponential
 
 from order_service.clients.breaker import BreakerState, CircuitBreaker
-from order_service.errors import CircuitOpenError, UserServiceUnavailableError
+from order_service.errors import (
+    CircuitOpenError,
+    TokenRefusedError,
+    UserServiceUnavailableError,
+)
 from order_service.user_directory import UserRef
 from service_kit.metrics import REGISTRY
 from service_kit.tracing import Tracing
@@ -38,6 +48,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+USER_NOT_FOUND = "/problems/user-not-found"
+VALIDATION = "/problems/validation"
+INVALID_TOKEN = "/problems/invalid-token"  # noqa: S105  (a problem type, not a secret)
+JWKS_PATH = "/.well-known/jwks.json"
 _USER_AGENT = "order-service"
 
 LOOKUPS = Counter(
@@ -46,8 +60,9 @@ LOOKUPS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
-_FOUND, _NOT_FOUND, _UNAVAILABLE, _CIRCUIT_OPEN = (
-    LOOKUPS.labels(outcome) for outcome in ("found", "not_found", "unavailable", "circuit_open")
+_FOUND, _NOT_FOUND, _REFUSED, _UNAVAILABLE, _CIRCUIT_OPEN = (
+    LOOKUPS.labels(outcome)
+    for outcome in ("found", "not_found", "token_refused", "unavailable", "circuit_open")
 )
 BREAKER_STATE = Gauge(
     "user_service_breaker_state",
@@ -59,11 +74,36 @@ _STATE_VALUES = {BreakerState.CLOSED: 0, BreakerState.OPEN: 1, BreakerState.HALF
 
 
 class _UserBody(BaseModel):
-    """The part of user-service's ``User`` that order-service reads."""
+    """The part of user-service's ``User`` that order-service reads (and snapshots)."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: Annotated[int, Field(strict=True, ge=1)]
+    name: Annotated[str, Field(strict=True, min_length=1, max_length=100)]
+    email: Annotated[str, Field(strict=True, min_length=3, max_length=320)]
+
+
+class _ProblemBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str = "about:blank"
+
+
+def _no_such_user(response: httpx.Response) -> bool:
+    """user-service's verdict that the user does not exist: 404 user-not-found, or 422
+    validation (an id beyond what it stores); a 404 or 422 of another kind says nothing."""
+    kind = _problem_type(response)
+    return (response.status_code, kind) in {(404, USER_NOT_FOUND), (422, VALIDATION)}
+
+
+def _problem_type(response: httpx.Response) -> str | None:
+    """The problem ``type`` of an RFC 9457 answer; None when the body is not a problem."""
+    if not response.headers.get("content-type", "").startswith("application/problem+json"):
+        return None
+    try:
+        return _ProblemBody.model_validate_json(response.content).type
+    except ValidationError:
+        return None
 
 
 class _RetryableStatusError(Exception):
@@ -164,8 +204,27 @@ class UserServiceClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def get_user(self, user_id: int, *, request_id: str | None = None) -> UserRef | None:
-        """The user, None when user-service has no such user, or UserServiceUnavailableError."""
+    async def fetch_jwks(self) -> dict[str, object]:
+        """user-service's JWKS document (one attempt); raises UserServiceUnavailableError."""
+        try:
+            response = await self._http.get(JWKS_PATH)
+        except httpx.HTTPError as exc:
+            raise UserServiceUnavailableError(f"JWKS fetch failed: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise UserServiceUnavailableError(f"JWKS fetch answered {response.status_code}")
+        try:
+            document = response.json()
+        except ValueError:
+            raise UserServiceUnavailableError("JWKS fetch answered malformed JSON") from None
+        if not isinstance(document, dict):
+            raise UserServiceUnavailableError("JWKS document is not an object")
+        return document
+
+    async def get_user(
+        self, user_id: int, *, token: str, request_id: str | None = None
+    ) -> UserRef | None:
+        """The user, None when user-service has no such user, ``TokenRefusedError`` when it
+        refuses the caller's token, or UserServiceUnavailableError."""
         with self._tracer.start_as_current_span(
             "user-service lookup",
             kind=SpanKind.INTERNAL,
@@ -189,8 +248,13 @@ class UserServiceClient:
             self._record_breaker_state()  # open -> half-open happens in acquire()
             try:
                 user = await self._lookup(
-                    user_id, request_id=request_id, probe=permit.probe, span=span
+                    user_id, token=token, request_id=request_id, probe=permit.probe, span=span
                 )
+            except TokenRefusedError:
+                permit.release()  # says nothing about user-service's health
+                _REFUSED.inc()
+                _set_outcome(span, "token_refused")
+                raise
             except _NoVerdictError as exc:
                 permit.release()
                 _UNAVAILABLE.inc()
@@ -220,7 +284,7 @@ class UserServiceClient:
         BREAKER_STATE.set(_STATE_VALUES[self.breaker.state])
 
     async def _lookup(
-        self, user_id: int, *, request_id: str | None, probe: bool, span: Span
+        self, user_id: int, *, token: str, request_id: str | None, probe: bool, span: Span
     ) -> UserRef | None:
         started = self._clock()
 
@@ -274,7 +338,7 @@ class UserServiceClient:
             async for attempt in retrying:
                 with attempt:
                     span.set_attribute("user_service.attempts", attempt.retry_state.attempt_number)
-                    return await self._attempt(user_id, request_id, remaining())
+                    return await self._attempt(user_id, token, request_id, remaining())
         except _RETRYABLE as exc:
             hint = exc.retry_after if isinstance(exc, _RetryableStatusError) else None
             raise UserServiceUnavailableError(
@@ -283,14 +347,18 @@ class UserServiceClient:
             ) from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
-    async def _attempt(self, user_id: int, request_id: str | None, budget: float) -> UserRef | None:
+    async def _attempt(
+        self, user_id: int, token: str, request_id: str | None, budget: float
+    ) -> UserRef | None:
         timeout = httpx.Timeout(
             connect=min(self.connect_timeout, budget),
             read=min(self.read_timeout, budget),
             write=min(self.read_timeout, budget),
             pool=min(self.connect_timeout, budget),
         )
-        headers = {"X-Request-ID": request_id} if request_id else None
+        headers = {"Authorization": f"Bearer {token}"}
+        if request_id:
+            headers["X-Request-ID"] = request_id
         try:
             # httpx's timeouts are per operation; this caps the attempt as a whole.
             async with asyncio.timeout(budget):
@@ -307,9 +375,11 @@ class UserServiceClient:
                 raise UserServiceUnavailableError(
                     "user-service sent a malformed user body"
                 ) from None
-            return UserRef(id=body.id)
-        if response.status_code in (404, 422):  # no such user; or an id that cannot be one
+            return UserRef(id=body.id, name=body.name, email=body.email)
+        if _no_such_user(response):  # no such user; or an id that cannot be one
             return None
+        if response.status_code == 401 and _problem_type(response) == INVALID_TOKEN:
+            raise TokenRefusedError()
         if response.status_code in RETRYABLE_STATUSES:
             raise _RetryableStatusError(
                 response.status_code, _retry_after(response, now=self._wall_clock())

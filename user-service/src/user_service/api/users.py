@@ -1,4 +1,8 @@
-"""``/users``: create, read and list users."""
+"""``/users``: register, and read users as the bearer token allows.
+
+Registering is open; reading needs a token: ``/users/me`` and ``/users/{id}`` for the token's own
+user (what order-service asks, relaying its caller's token), any user and the list for an admin.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from service_kit.deps import SessionsDep
 from service_kit.openapi import problem_responses
 from user_service import service
+from user_service.api.deps import HasherDep, PrincipalDep
 from user_service.models import UserCreate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -16,7 +21,12 @@ router = APIRouter(prefix="/users", tags=["users"])
 MAX_ID = 2**31 - 1  # the column is a 32-bit integer; larger ids cannot exist
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
-_PROBLEMS = {404: "No such user", 409: "Email already registered"}
+_PROBLEMS = {
+    401: "No bearer token, or one that is refused",
+    403: "The token does not allow this read",
+    404: "No such user",
+    409: "Email already registered",
+}
 
 
 @router.post(
@@ -25,25 +35,39 @@ _PROBLEMS = {404: "No such user", 409: "Email already registered"}
     response_model=UserPublic,
     responses=problem_responses(_PROBLEMS, 409, 413, 422, 503),
 )
-def create_user(data: UserCreate, sessions: SessionsDep, response: Response) -> UserPublic:
-    user = service.create_user(sessions=sessions, data=data)
+def create_user(
+    data: UserCreate, sessions: SessionsDep, hasher: HasherDep, response: Response
+) -> UserPublic:
+    """Register: name, email and a password of 8-128 characters (stored as an Argon2id hash)."""
+    user = service.create_user(sessions=sessions, hasher=hasher, data=data)
     response.headers["Location"] = f"/users/{user.id}"
     return user
+
+
+@router.get("/me", response_model=UserPublic, responses=problem_responses(_PROBLEMS, 401, 404, 503))
+def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+    """The caller's own user."""
+    return service.get_user(sessions=sessions, user_id=principal.user_id)
 
 
 @router.get(
     "/{user_id}",
     response_model=UserPublic,
-    responses=problem_responses(_PROBLEMS, 404, 422, 503),
+    responses=problem_responses(_PROBLEMS, 401, 403, 404, 422, 503),
 )
-def get_user(user_id: UserId, sessions: SessionsDep) -> UserPublic:
+def get_user(user_id: UserId, principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+    """A user: the token's own, or any for an admin."""
+    service.authorize_read(principal, user_id)
     return service.get_user(sessions=sessions, user_id=user_id)
 
 
-@router.get("", response_model=UserPage, responses=problem_responses(_PROBLEMS, 422, 503))
+@router.get("", response_model=UserPage, responses=problem_responses(_PROBLEMS, 401, 403, 422, 503))
 def list_users(
+    principal: PrincipalDep,
     sessions: SessionsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> UserPage:
+    """Every user, by id: for an admin only."""
+    service.authorize_list(principal)
     return service.list_users(sessions=sessions, limit=limit, offset=offset)

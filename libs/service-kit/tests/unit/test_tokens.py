@@ -1,0 +1,332 @@
+"""Token verification refuses every token it should: one test per way a token can be wrong; and
+the JWKS cache fetches as little as it can while keeping what it knows."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from service_kit.tokens import (
+    InvalidTokenError,
+    JwksCache,
+    KeysUnavailableError,
+    StaticKeys,
+    TokenVerifier,
+    bearer_token,
+    keys_from_jwks,
+    public_jwk,
+)
+
+pytestmark = [pytest.mark.unit, pytest.mark.anyio]
+
+ISSUER, AUDIENCE = "user-service", "shop"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class KeyRing:
+    """An issuer's keys, as user-service holds them: the kid sorting last signs."""
+
+    def __init__(self, keys: dict[str, Ed25519PrivateKey]) -> None:
+        self._keys = keys
+
+    def public_keys(self) -> dict[str, Any]:
+        return {kid: key.public_key() for kid, key in self._keys.items()}
+
+    def jwks(self) -> dict[str, Any]:
+        order = sorted(self._keys, reverse=True)
+        return {"keys": [public_jwk(kid, self._keys[kid].public_key()) for kid in order]}
+
+    def issue(
+        self, *, subject: str, roles: list[str], ttl: int, now: datetime | None = None
+    ) -> Any:
+        issued_at = int((now or datetime.now(UTC)).timestamp())
+        kid = sorted(self._keys)[-1]
+        claims = _claims(
+            sub=subject, roles=roles, iat=issued_at, nbf=issued_at, exp=issued_at + ttl
+        )
+        return _sign(self._keys[kid], claims, kid=kid)
+
+
+@pytest.fixture
+def ring() -> KeyRing:
+    return KeyRing({"k1": Ed25519PrivateKey.generate(), "k2": Ed25519PrivateKey.generate()})
+
+
+@pytest.fixture
+def verifier(ring: KeyRing) -> TokenVerifier:
+    return TokenVerifier(StaticKeys(ring.public_keys()), issuer=ISSUER, audience=AUDIENCE)
+
+
+def _claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "7",
+        "iat": now,
+        "nbf": now,
+        "exp": now + 900,
+        "jti": "abc",
+    }
+    claims.update(overrides)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+def _sign(key: Ed25519PrivateKey, claims: Mapping[str, Any], kid: str = "k2") -> str:
+    return jwt.encode(dict(claims), key, algorithm="EdDSA", headers={"kid": kid})
+
+
+def _private(ring: KeyRing, kid: str) -> Ed25519PrivateKey:
+    return ring._keys[kid]
+
+
+async def test_a_token_issued_by_the_ring_verifies_with_its_claims(
+    ring: KeyRing, verifier: TokenVerifier
+) -> None:
+    token = ring.issue(subject="7", roles=["admin"], ttl=900)
+    principal = await verifier.verify(token)
+    assert (principal.subject, principal.user_id, principal.roles) == ("7", 7, {"admin"})
+    assert principal.token_id == "abc"
+    assert principal.token == token
+    assert token not in repr(principal)
+    assert jwt.get_unverified_header(token)["kid"] == "k2"
+
+
+async def test_an_older_key_still_in_the_ring_verifies(
+    ring: KeyRing, verifier: TokenVerifier
+) -> None:
+    token = _sign(_private(ring, "k1"), _claims(), kid="k1")
+    assert (await verifier.verify(token)).subject == "7"
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        (_claims(exp=int(time.time()) - 60), "expired"),
+        (_claims(nbf=int(time.time()) + 600), "not valid yet"),
+        (_claims(iss="someone-else"), "another issuer"),
+        (_claims(aud="another-api"), "another audience"),
+        (_claims(exp=None), "'exp'"),
+        (_claims(iat=None), "'iat'"),
+        (_claims(sub=None), "'sub'"),
+        (_claims(jti=None), "'jti'"),
+    ],
+    ids=[
+        "expired",
+        "not-yet-valid",
+        "wrong-iss",
+        "wrong-aud",
+        "no-exp",
+        "no-iat",
+        "no-sub",
+        "no-jti",
+    ],
+)
+async def test_a_token_with_wrong_claims_is_refused(
+    ring: KeyRing, verifier: TokenVerifier, claims: dict[str, Any], reason: str
+) -> None:
+    with pytest.raises(InvalidTokenError, match=reason):
+        await verifier.verify(_sign(_private(ring, "k2"), claims))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+async def test_alg_none_is_refused(verifier: TokenVerifier) -> None:
+    header = _b64(json.dumps({"alg": "none", "kid": "k2"}).encode())
+    token = f"{header}.{_b64(json.dumps(_claims()).encode())}."
+    with pytest.raises(InvalidTokenError, match="EdDSA"):
+        await verifier.verify(token)
+
+
+async def test_hs256_signed_with_the_public_key_is_refused(
+    ring: KeyRing, verifier: TokenVerifier
+) -> None:
+    """The classic key-confusion attack: the public key used as an HMAC secret."""
+    public = ring.public_keys()["k2"].public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    payload = _b64(json.dumps(_claims()).encode())
+    header = _b64(json.dumps({"alg": "HS256", "kid": "k2", "typ": "JWT"}).encode())
+    import hashlib
+    import hmac
+
+    signature = hmac.new(public, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    with pytest.raises(InvalidTokenError, match="EdDSA"):
+        await verifier.verify(f"{header}.{payload}.{_b64(signature)}")
+
+
+async def test_an_unknown_kid_is_refused(verifier: TokenVerifier) -> None:
+    token = _sign(Ed25519PrivateKey.generate(), _claims(), kid="k3")
+    with pytest.raises(InvalidTokenError, match="does not publish"):
+        await verifier.verify(token)
+
+
+async def test_a_known_kid_on_a_foreign_key_fails_the_signature(verifier: TokenVerifier) -> None:
+    token = _sign(Ed25519PrivateKey.generate(), _claims(), kid="k2")
+    with pytest.raises(InvalidTokenError, match="signature"):
+        await verifier.verify(token)
+
+
+async def test_a_tampered_payload_fails_the_signature(
+    ring: KeyRing, verifier: TokenVerifier
+) -> None:
+    header, _, signature = _sign(_private(ring, "k2"), _claims()).split(".")
+    forged = _b64(json.dumps(_claims(sub="1", roles=["admin"])).encode())
+    with pytest.raises(InvalidTokenError, match="signature"):
+        await verifier.verify(f"{header}.{forged}.{signature}")
+
+
+@pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c", "ey.ey.ey", "x" * 5000])
+async def test_garbage_is_refused(verifier: TokenVerifier, token: str) -> None:
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(token)
+
+
+async def test_a_token_without_kid_is_refused(ring: KeyRing, verifier: TokenVerifier) -> None:
+    token = jwt.encode(_claims(), _private(ring, "k2"), algorithm="EdDSA")
+    with pytest.raises(InvalidTokenError, match="kid"):
+        await verifier.verify(token)
+
+
+def test_a_non_numeric_subject_is_not_a_user_id() -> None:
+    from service_kit.tokens import Principal
+
+    with pytest.raises(InvalidTokenError, match="user id"):
+        _ = Principal(subject="¹", roles=frozenset(), token_id="j", expires_at=0).user_id
+
+
+def test_jwks_has_public_parts_only_newest_first(ring: KeyRing) -> None:
+    document = ring.jwks()
+    assert [key["kid"] for key in document["keys"]] == ["k2", "k1"]
+    for key in document["keys"]:
+        assert set(key) == {"kty", "crv", "x", "kid", "use", "alg"}
+        assert (key["kty"], key["crv"], key["alg"], key["use"]) == (
+            "OKP",
+            "Ed25519",
+            "EdDSA",
+            "sig",
+        )
+    assert set(keys_from_jwks(document)) == {"k1", "k2"}
+
+
+def test_jwks_parsing_skips_private_or_foreign_entries(ring: KeyRing) -> None:
+    good = ring.jwks()["keys"][0]
+    document = {"keys": [{**good, "kid": "p", "d": "secret"}, {**good, "kid": "r", "kty": "RSA"},
+                         {**good, "kid": "h", "alg": "HS256"}, "junk", good]}  # fmt: skip
+    assert list(keys_from_jwks(document)) == ["k2"]
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("Bearer abc", "abc"),
+        ("bearer  abc ", "abc"),
+        ("Basic abc", None),
+        ("Bearer", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_bearer_token_reads_only_the_bearer_scheme(header: str | None, token: str | None) -> None:
+    assert bearer_token(header) == token
+
+
+class FakeIssuer:
+    def __init__(self, ring: KeyRing) -> None:
+        self.ring = ring
+        self.fetches = 0
+        self.down = False
+
+    async def __call__(self) -> Mapping[str, Any]:
+        self.fetches += 1
+        if self.down:
+            raise ConnectionError("user-service is down")
+        return self.ring.jwks()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_jwks_cache_fetches_once_then_serves_known_keys(ring: KeyRing) -> None:
+    issuer, clock = FakeIssuer(ring), Clock()
+    cache = JwksCache(issuer, refresh_interval=30, max_age=600, clock=clock)
+    assert await cache.key("k2") is not None
+    assert await cache.key("k1") is not None
+    assert issuer.fetches == 1
+
+
+async def test_jwks_cache_refetches_an_unknown_kid_at_most_once_per_interval(ring: KeyRing) -> None:
+    issuer, clock = FakeIssuer(ring), Clock()
+    cache = JwksCache(issuer, refresh_interval=30, max_age=600, clock=clock)
+    await cache.key("k2")
+    assert await cache.key("rotated") is None
+    assert issuer.fetches == 1  # just fetched: a miss right after does not fetch again
+    clock.now += 31
+    for _ in range(5):
+        assert await cache.key("rotated") is None
+    assert issuer.fetches == 2  # the first miss refetched; the next ones waited for the interval
+    ring._keys["rotated"] = Ed25519PrivateKey.generate()
+    clock.now += 31
+    assert await cache.key("rotated") is not None
+    assert issuer.fetches == 3
+
+
+async def test_jwks_cache_keeps_known_keys_while_the_issuer_is_down(ring: KeyRing) -> None:
+    issuer, clock = FakeIssuer(ring), Clock()
+    cache = JwksCache(issuer, refresh_interval=30, max_age=60, clock=clock)
+    await cache.key("k2")
+    issuer.down = True
+    clock.now += 3600  # long past max_age: a refresh is tried, fails, the keys stay
+    assert await cache.key("k2") is not None
+    with pytest.raises(KeysUnavailableError):
+        await cache.key("unknown")
+
+
+async def test_jwks_cache_drops_keys_the_issuer_no_longer_publishes(ring: KeyRing) -> None:
+    issuer, clock = FakeIssuer(ring), Clock()
+    cache = JwksCache(issuer, refresh_interval=30, max_age=60, clock=clock)
+    assert await cache.key("k1") is not None
+    del ring._keys["k1"]
+    clock.now += 61
+    assert await cache.key("k1") is None
+
+
+async def test_requests_arriving_during_the_first_fetch_wait_for_it(ring: KeyRing) -> None:
+    """Concurrent first requests: one fetch, and every one of them gets the key."""
+    gate = asyncio.Event()
+    fetches = 0
+
+    async def slow_fetch() -> Mapping[str, Any]:
+        nonlocal fetches
+        fetches += 1
+        await gate.wait()
+        return ring.jwks()
+
+    cache = JwksCache(slow_fetch, refresh_interval=30, max_age=600, clock=Clock())
+    lookups = [asyncio.create_task(cache.key("k2")) for _ in range(5)]
+    await asyncio.sleep(0)
+    gate.set()
+    keys = await asyncio.gather(*lookups)
+    assert all(key is not None for key in keys)
+    assert fetches == 1

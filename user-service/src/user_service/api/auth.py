@@ -1,0 +1,64 @@
+"""Identity endpoints: ``POST /token`` (OAuth2 password flow) and the public keys (JWKS)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from starlette.concurrency import run_in_threadpool
+
+from service_kit.deps import SessionsDep
+from user_service import service
+from user_service.api.deps import HasherDep, KeyRingDep, SettingsDep, ThrottleDep
+from user_service.models import AccessToken, Role
+
+router = APIRouter(tags=["identity"])
+
+_PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
+
+
+@router.post(
+    "/token",
+    response_model=AccessToken,
+    responses={
+        401: {"description": "Wrong email or password (the same answer for both)", **_PROBLEM},
+        422: {"description": "Missing form fields", **_PROBLEM},
+        429: {"description": "Too many failed logins for this email; see Retry-After", **_PROBLEM},
+        503: {"description": "Database unavailable", **_PROBLEM},
+    },
+)
+async def issue_token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    sessions: SessionsDep,
+    hasher: HasherDep,
+    throttle: ThrottleDep,
+    keyring: KeyRingDep,
+    settings: SettingsDep,
+    response: Response,
+) -> AccessToken:
+    """Exchange an email (``username``) and password for a short-lived access token."""
+    who = await run_in_threadpool(
+        service.authenticate,
+        sessions=sessions,
+        hasher=hasher,
+        throttle=throttle,
+        email=form.username,
+        password=form.password,
+    )
+    issued = keyring.issue(
+        subject=str(who.user_id),
+        roles=[who.role] if who.role == Role.ADMIN.value else [],
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        ttl=settings.access_token_ttl,
+    )
+    response.headers["Cache-Control"] = "no-store"  # RFC 6749 section 5.1
+    return AccessToken(access_token=issued.token, expires_in=issued.expires_in)
+
+
+@router.get("/.well-known/jwks.json", response_model=None)
+async def jwks(keyring: KeyRingDep, response: Response) -> dict[str, list[dict[str, str]]]:
+    """The public keys that verify this service's tokens (RFC 7517); the first one signs."""
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return keyring.jwks()

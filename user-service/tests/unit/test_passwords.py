@@ -1,0 +1,121 @@
+"""Argon2id hashing: what is stored, upgrades when parameters change, and the throttle."""
+
+from __future__ import annotations
+
+import pytest
+from argon2 import extract_parameters
+
+from user_service.passwords import Argon2Params, PasswordHasher
+from user_service.throttle import LoginThrottle
+
+pytestmark = pytest.mark.unit
+
+CHEAP = Argon2Params(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+
+
+def test_hash_is_argon2id_with_the_configured_parameters() -> None:
+    stored = PasswordHasher(CHEAP).hash("correct horse")
+    assert stored.startswith("$argon2id$")
+    params = extract_parameters(stored)
+    assert (params.time_cost, params.memory_cost, params.parallelism) == (1, 8 * 1024, 1)
+    assert "correct horse" not in stored
+
+
+def test_default_parameters_are_owasps_argon2id_minimum() -> None:
+    assert Argon2Params() == Argon2Params(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+def test_verify_accepts_the_password_and_refuses_another() -> None:
+    hasher = PasswordHasher(CHEAP)
+    stored = hasher.hash("correct horse")
+    assert hasher.verify("correct horse", stored).valid
+    assert not hasher.verify("correct horsf", stored).valid
+
+
+def test_verify_offers_a_rehash_when_the_parameters_changed() -> None:
+    old = PasswordHasher(CHEAP).hash("correct horse")
+    stronger = PasswordHasher(Argon2Params(time_cost=2, memory_cost=9 * 1024, parallelism=1))
+    verdict = stronger.verify("correct horse", old)
+    assert verdict.valid
+    assert verdict.new_hash is not None
+    assert extract_parameters(verdict.new_hash).time_cost == 2
+    assert stronger.verify("correct horse", verdict.new_hash).new_hash is None
+    assert stronger.verify("wrong", old).new_hash is None  # never for a wrong password
+
+
+def test_verify_unknown_runs_a_real_check() -> None:
+    hasher = PasswordHasher(CHEAP)
+    hasher.verify_unknown("anything")  # returns nothing, raises nothing
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_throttle_locks_after_max_failures_and_a_success_clears() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(max_failures=3, lockout=60, clock=clock)
+    for _ in range(2):
+        throttle.failure("ada@example.com")
+    assert throttle.retry_after("ada@example.com") is None
+    throttle.failure("ada@example.com")
+    assert throttle.retry_after("ada@example.com") == 60
+    assert throttle.retry_after("bob@example.com") is None
+    clock.now += 59.5
+    assert throttle.retry_after("ada@example.com") == 1
+    clock.now += 1
+    assert throttle.retry_after("ada@example.com") is None
+    throttle.success("ada@example.com")
+    for _ in range(2):
+        throttle.failure("ada@example.com")
+    assert throttle.retry_after("ada@example.com") is None
+
+
+def test_throttle_doubles_the_lockout_each_round_up_to_the_maximum() -> None:
+    clock = Clock()
+    throttle = LoginThrottle(max_failures=1, lockout=60, max_lockout=200, clock=clock)
+    seen = []
+    for _ in range(4):
+        throttle.failure("a")
+        seen.append(throttle.retry_after("a"))
+        clock.now += 1000
+    assert seen == [60, 120, 200, 200]
+
+
+def test_throttle_forgets_the_oldest_names_beyond_its_bound() -> None:
+    throttle = LoginThrottle(max_failures=1, lockout=60, max_entries=2, clock=Clock())
+    for name in ("a", "b", "c"):
+        throttle.failure(name)
+    assert throttle.retry_after("a") is None
+    assert throttle.retry_after("c") == 60
+
+
+def test_issued_tokens_carry_every_claim_and_the_signing_kid() -> None:
+    """KeyRing.issue: iss, aud, sub, exp, iat, nbf, jti, roles; the kid sorting last signs."""
+    from datetime import UTC, datetime
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from user_service.signing import KeyRing
+
+    ring = KeyRing(
+        {"2026-01": Ed25519PrivateKey.generate(), "2026-06": Ed25519PrivateKey.generate()}
+    )
+    now = datetime(2026, 12, 2, tzinfo=UTC)
+    issued = ring.issue(subject="7", roles=["admin"], issuer="user-service", audience="shop",
+                        ttl=600, now=now)  # fmt: skip
+    assert jwt.get_unverified_header(issued.token) == {
+        "alg": "EdDSA",
+        "kid": "2026-06",
+        "typ": "JWT",
+    }
+    claims = jwt.decode(issued.token, options={"verify_signature": False})
+    assert claims == {"iss": "user-service", "aud": "shop", "sub": "7", "iat": int(now.timestamp()),
+                      "nbf": int(now.timestamp()), "exp": int(now.timestamp()) + 600,
+                      "jti": issued.token_id, "roles": ["admin"]}  # fmt: skip
+    assert [key["kid"] for key in ring.jwks()["keys"]] == ["2026-06", "2026-01"]
