@@ -11,7 +11,8 @@
 #    (created if missing), waited for, plus the suite's ServiceAccount and Role;
 # 3. skaffold verify -p e2e --build-artifacts: tests-e2e, faults included, as a Job in that
 #    namespace; its exit status is this script's.
-# 4. with E2E_DELETE=1 (CI): skaffold delete -p e2e, and a check that nothing of it is left.
+# 4. with E2E_DELETE=1 (CI): skaffold delete -p e2e, a check that nothing of it is left, then
+#    the namespace itself (with the PVCs and Secrets helm keeps), so the next run starts empty.
 # A failed deploy or verify leaves pods, events and logs of the namespace in $E2E_ARTIFACTS.
 # The images stay in that Docker engine, which must be the one the cluster's node runs (k8s
 # sandbox, kind, minikube's docker-env). Each stage prints its time.
@@ -110,6 +111,9 @@ delete() {
   [ -z "$left" ] || die "left after skaffold delete: $left"
   ! helm -n "$NAMESPACE" status shop >/dev/null 2>&1 \
     || die "the release shop is still installed after skaffold delete"
+  # What helm keeps on purpose (the PostgreSQL PVCs and password Secrets) goes with the
+  # namespace: the next run starts from an empty database, as on a new cluster.
+  "${k[@]}" delete namespace "$NAMESPACE" --wait=true --timeout=180s >/dev/null
 }
 
 stage "skaffold build -p e2e" build
