@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import subprocess
 import tempfile
 import time
@@ -42,6 +43,7 @@ DEADLINE = float(ORDER_CLIENT_SETTINGS["USER_SERVICE_DEADLINE"])
 READ_TIMEOUT = float(ORDER_CLIENT_SETTINGS["USER_SERVICE_READ_TIMEOUT"])
 BREAKER_THRESHOLD = int(ORDER_CLIENT_SETTINGS["BREAKER_FAILURE_THRESHOLD"])
 BREAKER_RESET = float(ORDER_CLIENT_SETTINGS["BREAKER_RESET_TIMEOUT"])
+MAX_ATTEMPTS = int(ORDER_CLIENT_SETTINGS["USER_SERVICE_MAX_ATTEMPTS"])
 FAST_FAIL_MS = 50.0  # "a few milliseconds" while the breaker is open, with room for a busy box
 
 
@@ -113,6 +115,21 @@ def selected(args: argparse.Namespace, name: str) -> bool:
     return not getattr(args, "only", None) or any(word in name for word in args.only)
 
 
+def allowed_failures(n: int, p: float, alpha: float = 1e-4) -> int:
+    """The most failures out of ``n`` that independent faults explain, but for a 1-in-1/alpha run.
+
+    Each order fails only when all its attempts meet a fault (``p`` = error rate ** attempts), so
+    the failures are Binomial(n, p): a fixed percentage as the target would make the drill flaky
+    (with 400 orders and p = 0.2**4, three failures happen in about 3% of runs by chance alone).
+    """
+    tail, k = 1.0, 0
+    while True:
+        tail -= math.comb(n, k) * p**k * (1 - p) ** (n - k)
+        if tail < alpha:
+            return k
+        k += 1
+
+
 def latency_ms(outcomes: list[Outcome]) -> tuple[float, float]:
     times = [o.seconds * 1000 for o in outcomes]
     return pct(times, 50), pct(times, 95)
@@ -125,6 +142,7 @@ async def drill_503(d: Driver, users: list[int], n: int) -> tuple[list[Verdict],
     await d.faults(error_rate=0.0)
     ok = sum(o.status == 201 for o in faulty)
     rate = ok / len(faulty)
+    allowed = allowed_failures(len(faulty), 0.2**MAX_ATTEMPTS)
     h50, h95 = latency_ms(healthy)
     f50, f95 = latency_ms(faulty)
     statuses = sorted({o.status for o in faulty})
@@ -138,8 +156,8 @@ async def drill_503(d: Driver, users: list[int], n: int) -> tuple[list[Verdict],
         "faulty_p95_ms": f95,
     }
     verdicts = [
-        Verdict("20% 503s: orders created", f"{rate:.2%} ({ok}/{len(faulty)})", ">= 99.50%",
-                rate >= 0.995),
+        Verdict("20% 503s: orders created", f"{rate:.2%} ({ok}/{len(faulty)})",
+                f"<= {allowed} failed (0.2^{MAX_ATTEMPTS} each)", len(faulty) - ok <= allowed),
         Verdict("20% 503s: added latency p50/p95", f"{f50 - h50:+.0f} / {f95 - h95:+.0f} ms",
                 "reported", True),
     ]  # fmt: skip
