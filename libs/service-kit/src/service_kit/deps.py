@@ -9,23 +9,35 @@ the blocking work runs: checkout, queries and release are one thread-pool trip (
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Request
 
 from service_kit.db import Sessions
 from service_kit.tracing import Tracing
 
-
-async def get_sessions(request: Request) -> Sessions:
-    sessions: Sessions = request.app.state.sessions
-    return sessions
+T = TypeVar("T")
 
 
-async def get_tracing(request: Request) -> Tracing:
-    """The app's tracing: ``tracing.tracer(__name__)`` for a service's own spans."""
-    tracing: Tracing = request.app.state.tracing
-    return tracing
+def app_state(name: str, kind: type[T]) -> Callable[[Request], Coroutine[Any, Any, T]]:
+    """A dependency handing out ``app.state.<name>`` (built by the app factory or lifespan).
+
+    Each call makes a new function: keep the one a module defines, since tests override it by
+    identity (``app.dependency_overrides[get_x] = ...``).
+    """
+
+    async def dependency(request: Request) -> T:
+        return cast(T, getattr(request.app.state, name))
+
+    dependency.__name__ = dependency.__qualname__ = f"get_{name}"
+    dependency.__doc__ = f"The app's {name} ({kind.__name__})."
+    return dependency
+
+
+get_sessions = app_state("sessions", Sessions)
+# tracing.tracer(__name__) for a service's own spans
+get_tracing = app_state("tracing", Tracing)
 
 
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]

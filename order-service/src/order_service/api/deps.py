@@ -1,21 +1,22 @@
 """What order-service's routes get injected beyond the kit's ``SessionsDep``; override these with
 ``app.dependency_overrides`` in tests.
 
-``async def``, like the kit's: they hand out what the lifespan built (no I/O), so FastAPI calls
-them on the event loop instead of the thread pool.
+``service_kit.deps.app_state``, like the kit's: they hand out what the lifespan built (no I/O),
+on the event loop instead of the thread pool.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPBearer
 
 from order_service.config import Settings
 from order_service.service import Buyer
 from order_service.user_directory import UserDirectory
 from service_kit.auth import bearer_principal
+from service_kit.deps import app_state
 from service_kit.tokens import Principal
 
 # Declares bearer auth in the OpenAPI document; auto_error=False: a missing token gets the kit's
@@ -26,16 +27,10 @@ bearer_scheme = HTTPBearer(
 caller = bearer_principal(bearer_scheme)
 
 
-async def get_app_settings(request: Request) -> Settings:
-    """The settings the app was built with."""
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_user_directory(request: Request) -> UserDirectory:
-    """The app's one user-service client (opened and closed by the lifespan)."""
-    directory: UserDirectory = request.app.state.user_directory
-    return directory
+get_app_settings = app_state("settings", Settings)
+# the app's one user-service client (opened and closed by the lifespan); UserDirectory is a
+# Protocol, which mypy refuses as a type[T] argument although only its name is used
+get_user_directory = app_state("user_directory", UserDirectory)  # type: ignore[type-abstract]
 
 
 async def get_buyer(principal: Annotated[Principal, Depends(caller)]) -> Buyer:

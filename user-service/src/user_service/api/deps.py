@@ -1,18 +1,19 @@
 """What user-service's routes get injected beyond the kit's ``SessionsDep``; override these with
 ``app.dependency_overrides`` in tests.
 
-``async def``, like the kit's: they hand out what ``create_app`` built (no I/O), so FastAPI calls
-them on the event loop instead of the thread pool.
+``service_kit.deps.app_state``, like the kit's: they hand out what ``create_app`` built (no I/O),
+on the event loop instead of the thread pool.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 
 from service_kit.auth import bearer_principal
+from service_kit.deps import app_state
 from service_kit.tokens import Principal
 from user_service.config import Settings
 from user_service.passwords import PasswordHasher
@@ -24,24 +25,10 @@ from user_service.throttle import LoginThrottle
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False)
 
 
-async def get_app_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def get_hasher(request: Request) -> PasswordHasher:
-    hasher: PasswordHasher = request.app.state.hasher
-    return hasher
-
-
-async def get_throttle(request: Request) -> LoginThrottle:
-    throttle: LoginThrottle = request.app.state.login_throttle
-    return throttle
-
-
-async def get_keyring(request: Request) -> KeyRing:
-    keyring: KeyRing = request.app.state.keyring
-    return keyring
+get_app_settings = app_state("settings", Settings)
+get_hasher = app_state("hasher", PasswordHasher)
+get_throttle = app_state("login_throttle", LoginThrottle)
+get_keyring = app_state("keyring", KeyRing)
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
