@@ -144,7 +144,7 @@ deploy: tools skaffold-tool ## Build and deploy the whole system (release shop) 
 	BASE_IMAGE=$(BASE_IMAGE) skaffold run -p local --namespace $(NS)
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks: every endpoint against a Starlette baseline, table + JSON (wrk; ~1.5 min)
+bench: $(STAMP) ## Benchmarks: the floor, the peer (template-style) and every endpoint side by side, targets, JSON (wrk; ~2 min)
 	@command -v wrk >/dev/null || { echo "error: wrk not found (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.run bench
 

@@ -147,7 +147,7 @@ def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("USER_SERVICE_", "ORDER_SERVICE_", "BASELINE_", "OTEL_"))
+        if not key.startswith(("USER_SERVICE_", "ORDER_SERVICE_", "BASELINE_", "PEER_", "OTEL_"))
     }
     env.update(extra)
     return env
@@ -162,6 +162,30 @@ def proc_usage(pid: int) -> dict[str, int]:
                 threads = int(line.split()[1])
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     return {"threads": threads, "fds": fds}
+
+
+def worker_pids(pid: int) -> list[int]:
+    """The processes that hold a server's app: its children when it supervises workers (uvicorn
+    with ``--workers`` > 1; multiprocessing's resource tracker is not a worker), else itself
+    (one worker: uvicorn serves in the process it was started as)."""
+    children: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = (entry / "cmdline").read_bytes()
+            if int(stat[1]) == pid and b"resource_tracker" not in cmdline:
+                children.append(int(entry.name))
+    return sorted(children) or [pid]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of ``pid`` in MB (``VmRSS`` of /proc/<pid>/status, 1 MB = 2**20 B)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmRSS for process {pid}")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -6,9 +6,20 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-# Targets from issue 7, checked on every bench run.
-USER_READ_VS_BASELINE = 0.70
+# The scenarios the targets and the ratio columns speak of (bench/run.py names them so).
+FLOOR = "floor GET /users/{id}"  # Starlette + psycopg2: what the hardware allows
+PEER_READ = "peer GET /users/{id}"  # the same read as full-stack-fastapi-template writes it
+PEER_ORDER = "peer POST /orders"  # its create_item, on the orders tables
+USER_READ = "user GET /users/{id}"
+ORDER_CREATE = "order POST /orders"
+# "vs peer": a row is put against the peer of its own kind, when the peer does that kind.
+PEERS = {"GET /users/{id}": PEER_READ, "POST /orders": PEER_ORDER}
+# Targets (issues 7 and 15), checked on every bench run, ratios taken within the run.
+USER_READ_VS_FLOOR = 0.70
+USER_READ_VS_PEER = 1.5
 ORDER_CREATE_VS_USER_READ = 0.40
+RSS_MB_MAX = 150.0
+RSS_JUDGED = ("user-service", "order-service")  # the services' workers, tracing off
 
 
 @dataclass(frozen=True)
@@ -91,22 +102,36 @@ class Verdict:
         return asdict(self)
 
 
-def judge_bench(results: dict[str, LoadResult]) -> list[Verdict]:
-    """The issue's targets; a ratio is only judged when both of its endpoints were measured."""
+def judge_bench(
+    results: dict[str, LoadResult], rss: dict[str, list[float]] | None = None
+) -> list[Verdict]:
+    """The issues' targets; a ratio is only judged when both of its endpoints were measured,
+    the memory target only when the services' workers were (``rss``: MB per worker, by server)."""
     verdicts: list[Verdict] = []
-    base, user_get, order_post = (
-        results.get("baseline GET /users/{id}"),
-        results.get("user GET /users/{id}"),
-        results.get("order POST /orders"),
+    floor, peer, user_get, order_post = (
+        results.get(FLOOR),
+        results.get(PEER_READ),
+        results.get(USER_READ),
+        results.get(ORDER_CREATE),
     )
-    if base and user_get and base.rps:
-        ratio = user_get.rps / base.rps
+    if floor and user_get and floor.rps:
+        ratio = user_get.rps / floor.rps
         verdicts.append(
             Verdict(
-                "user reads vs baseline",
+                "user reads vs floor",
                 f"{ratio:.0%}",
-                f">= {USER_READ_VS_BASELINE:.0%}",
-                ratio >= USER_READ_VS_BASELINE,
+                f">= {USER_READ_VS_FLOOR:.0%}",
+                ratio >= USER_READ_VS_FLOOR,
+            )
+        )
+    if peer and user_get and peer.rps:
+        ratio = user_get.rps / peer.rps
+        verdicts.append(
+            Verdict(
+                "user reads vs peer",
+                f"{ratio:.2f}x",
+                f">= {USER_READ_VS_PEER}x",
+                ratio >= USER_READ_VS_PEER,
             )
         )
     if user_get and order_post and user_get.rps:
@@ -128,6 +153,18 @@ def judge_bench(results: dict[str, LoadResult]) -> list[Verdict]:
             not errors,
         )
     )
+    workers = {name: (rss or {}).get(name) for name in RSS_JUDGED}
+    measured = {name: mbs for name, mbs in workers.items() if mbs}
+    if measured:
+        each = (f"{name} {', '.join(f'{mb:.1f}' for mb in mbs)}" for name, mbs in measured.items())
+        verdicts.append(
+            Verdict(
+                "RSS per service worker",
+                ", ".join(each) + " MB",
+                f"<= {RSS_MB_MAX:g} MB",
+                all(mb <= RSS_MB_MAX for mbs in measured.values() for mb in mbs),
+            )
+        )
     return verdicts
 
 
@@ -143,27 +180,46 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     )
 
 
-def bench_table(results: dict[str, LoadResult], reference: str | None) -> str:
-    ref = results.get(reference) if reference else None
-    rows = [
-        [
-            name,
-            f"{r.rps:.0f}",
-            f"{r.p50_ms:.1f}",
-            f"{r.p95_ms:.1f}",
-            f"{r.p99_ms:.1f}",
-            str(r.errors),
-            f"{r.rps / ref.rps:.2f}" if ref and ref.rps else "",
-            f"{r.cpu_ms_per_request:.2f}",
-            f"{r.cpu_ms_per_request / ref.cpu_ms_per_request:.1f}"
-            if ref and ref.cpu_ms_per_request
-            else "",
-        ]
-        for name, r in results.items()
-    ]
-    headers = ["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "req/s vs baseline",
-               "CPU ms/req", "CPU vs baseline"]  # fmt: skip
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}" if reference else ""
+
+
+def peer_of(name: str) -> str | None:
+    """The peer scenario of the same kind as ``name`` (a read of a user, an order insert)."""
+    return next((peer for kind, peer in PEERS.items() if kind in name), None)
+
+
+def bench_table(results: dict[str, LoadResult]) -> str:
+    """Every row against the floor (req/s and CPU per request) and against its kind's peer."""
+    floor = results.get(FLOOR)
+    rows = []
+    for name, r in results.items():
+        peer = results.get(peer_of(name) or "")
+        rows.append(
+            [
+                name,
+                f"{r.rps:.0f}",
+                f"{r.p50_ms:.1f}",
+                f"{r.p95_ms:.1f}",
+                f"{r.p99_ms:.1f}",
+                str(r.errors),
+                ratio(r.rps, floor.rps) if floor else "",
+                ratio(r.rps, peer.rps) if peer else "",
+                f"{r.cpu_ms_per_request:.2f}",
+                f"{r.cpu_ms_per_request / floor.cpu_ms_per_request:.1f}"
+                if floor and floor.cpu_ms_per_request
+                else "",
+            ]
+        )
+    headers = ["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "vs floor", "vs peer",
+               "CPU ms/req", "CPU vs floor"]  # fmt: skip
     return table(headers, rows)
+
+
+def rss_table(rss: dict[str, list[float]]) -> str:
+    """Resident memory of each server's worker process(es) after the run."""
+    rows = [[name, ", ".join(f"{mb:.1f}" for mb in mbs)] for name, mbs in rss.items()]
+    return table(["server", "RSS after the run, MB (per worker)"], rows)
 
 
 def tracing_rows(

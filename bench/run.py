@@ -1,10 +1,11 @@
 """Benchmarks and fault drills: ``python -m bench.run bench`` / ``python -m bench.run faults``.
 
-bench: PostgreSQL + both services + the Starlette baseline on 127.0.0.1, seeded through the
-APIs, then for each endpoint a warm-up (discarded) and a fixed-duration wrk run at fixed
-concurrency. Prints a table and the targets, writes bench/results/<timestamp>.json and
-latest.json. ``--profile`` samples each server with py-spy during its run and prints where the
-time goes.
+bench: PostgreSQL + both services + the floor (Starlette + psycopg2) + the peer (the same read and
+an order insert written as full-stack-fastapi-template writes them) on 127.0.0.1, seeded through
+the APIs, then for each endpoint a warm-up (discarded) and a fixed-duration wrk run at fixed
+concurrency. Prints a table (floor, peer, services), each server's RSS after the run and the
+targets, writes bench/results/<timestamp>.json and latest.json. ``--profile`` samples each
+server with py-spy during its run and prints where the time goes.
 
 faults: see bench/drills.py.
 """
@@ -31,14 +32,20 @@ from bench._runtime import (
     local_postgres,
     machine_info,
     require_tool,
+    rss_mb,
     sigterm_as_interrupt,
+    worker_pids,
 )
 from bench.report import (
+    FLOOR,
+    PEER_ORDER,
+    PEER_READ,
     LoadResult,
     bench_table,
     combine,
     judge_bench,
     parse_wrk,
+    rss_table,
     tracing_rows,
     tracing_table,
     verdict_table,
@@ -56,7 +63,7 @@ WRK_DIR = REPO / "bench" / "wrk"
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    target: str  # which server: baseline, user-service, order-service
+    target: str  # which server: floor, peer-users, peer-orders, user-service, order-service
     script: str
     args: list[str]
 
@@ -205,6 +212,8 @@ def bench(args: argparse.Namespace) -> int:
         if with_orders:
             stack.start_order_service(stack.user_url)
         stack.start_baseline()
+        if selected(args, PEER_READ) or selected(args, PEER_ORDER):
+            stack.start_peer()
         print(f"==> seeding {args.users} users (registered, logged in) and orders", flush=True)
         users = seed_users(stack.user_url, args.users, tag)
         orders = seed_orders(stack.order_url, users, args.users) if with_orders else []
@@ -218,8 +227,12 @@ def bench(args: argparse.Namespace) -> int:
         )
         emails_file.write_text("".join(f"seed-{tag}-{i}@example.com\n" for i in range(len(users))))
         by_user = ["/users/", *span(users)]
+        # The floor, the peer, then the services: the table reads in that order. The peer's read
+        # is the admin's, like user-service's: the template then loads the caller and the user.
         scenarios = [
-            Scenario("baseline GET /users/{id}", "baseline", "get_by_id.lua", by_user),
+            Scenario(FLOOR, "floor", "get_by_id.lua", by_user),
+            Scenario(PEER_READ, "peer-users", "get_by_id.lua", [*by_user, admin]),
+            Scenario(PEER_ORDER, "peer-orders", "post_order.lua", [f"p{tag}", str(tokens_file)]),
             Scenario("user GET /users/{id}", "user-service", "get_by_id.lua", [*by_user, admin]),
             Scenario("user POST /users", "user-service", "post_user.lua", [tag]),
             Scenario("user POST /token", "user-service", "login.lua", [str(emails_file), PASSWORD]),
@@ -229,7 +242,9 @@ def bench(args: argparse.Namespace) -> int:
             Scenario("order GET /orders/{id}", "order-service", "get_owned.lua", [str(owned_file)]),
         ]
         urls = {
-            "baseline": stack.baseline_url,
+            "floor": stack.baseline_url,
+            "peer-users": stack.peer_users_url,
+            "peer-orders": stack.peer_orders_url,
             "user-service": stack.user_url,
             "order-service": stack.order_url,
         }
@@ -257,9 +272,14 @@ def bench(args: argparse.Namespace) -> int:
             )
             pair = ((scenario, urls[scenario.target]), (traced, urls[traced.target]))
             measure_interleaved(stack, pair, args, results, spans)
+        # After the load: what each worker holds once it has served every scenario.
+        rss = {
+            name: [round(rss_mb(worker), 1) for worker in worker_pids(pid)]
+            for name, pid in stack.servers().items()
+        }
     print("==> identity in process: token verification and Argon2id", flush=True)
     identity = {"token_verification": micro.token_verification(), "argon2": micro.argon2()}
-    verdicts = judge_bench(results)
+    verdicts = judge_bench(results, rss)
     report = {
         "kind": "bench",
         "started": started.isoformat(),
@@ -274,13 +294,16 @@ def bench(args: argparse.Namespace) -> int:
         },
         "settings": stack.settings(),
         "results": [r.as_json() for r in results.values()],
+        "rss_mb": rss,
         "tracing_overhead": tracing_rows(results, spans),
         "identity": identity,
         "targets": [v.as_json() for v in verdicts],
         "profiles": profiles,
     }
     print()
-    print(bench_table(results, "baseline GET /users/{id}"))
+    print(bench_table(results))
+    print()
+    print(rss_table(rss))
     if spans:
         print()
         print(tracing_table(results, spans))
@@ -317,7 +340,7 @@ def write_results(report: dict[str, object], started: datetime) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="throughput and latency of every endpoint vs the baseline")
+    b = sub.add_parser("bench", help="every endpoint against the floor and the peer")
     b.add_argument("--duration", type=int, default=10, help="seconds measured per endpoint")
     b.add_argument("--warmup", type=int, default=5, help="seconds of discarded load first")
     b.add_argument("--connections", type=int, default=32, help="wrk concurrency")

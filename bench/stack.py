@@ -1,4 +1,5 @@
-"""Bring up what a run measures: PostgreSQL, both services (migrated), the baseline, the proxy.
+"""Bring up what a run measures: PostgreSQL, both services (migrated), the floor and the peer
+(bench/baseline_app.py, bench/peer_app.py), the proxy.
 
 Every setting that changes the figures is spelled out here and recorded in the results JSON,
 so a figure always comes with the configuration that produced it.
@@ -30,7 +31,8 @@ from devtools.pgtemp import LocalPostgres
 
 # One worker per service: on Kubernetes we scale with pods, and a 2-core machine that also runs
 # wrk and PostgreSQL has no spare core for a second worker. Pool 5 + overflow 5 = up to 10
-# connections per worker; the baseline's psycopg2 pool has the same shape.
+# connections per worker; the floor's psycopg2 pool and the peer's SQLAlchemy pool have the same
+# shape.
 SERVICE_SETTINGS: dict[str, str] = {
     "WORKERS": "1",
     "DB_POOL_SIZE": "5",
@@ -54,7 +56,7 @@ ORDER_CLIENT_SETTINGS: dict[str, str] = {
     "BREAKER_FAILURE_THRESHOLD": "5",
     "BREAKER_RESET_TIMEOUT": "5",
 }
-# uvicorn options `serve` uses (design.md); the baseline is started with the same ones.
+# uvicorn options `serve` uses (design.md); the floor and the peer are started with the same ones.
 UVICORN_OPTIONS: list[str] = [
     "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header",
 ]  # fmt: skip
@@ -79,7 +81,9 @@ class Stack:
     orders_db: str = ""
     user_url: str = ""
     order_url: str = ""
-    baseline_url: str = ""
+    baseline_url: str = ""  # the floor
+    peer_users_url: str = ""
+    peer_orders_url: str = ""
     proxy_url: str = ""
     proxy_admin_url: str = ""
     children: dict[str, ManagedProcess] = field(default_factory=dict)
@@ -96,6 +100,9 @@ class Stack:
             "identity": IDENTITY_SETTINGS,
             "order_client": ORDER_CLIENT_SETTINGS,
             "uvicorn": UVICORN_OPTIONS,
+            "floor": "bench/baseline_app.py: Starlette + psycopg2, pool 5 + 5, one worker",
+            "peer": "bench/peer_app.py: full-stack-fastapi-template style, pool 5 + 5, no "
+            "pool_pre_ping, no middleware, one worker per database (users, orders)",
             "postgres": "15, fsync=off, synchronous_commit=off, shared_buffers=128MB",
             "overrides": self.overrides,
             "tracing_on": TRACING_SETTINGS | {"OTEL_EXPORTER_OTLP_ENDPOINT": "<receiver>"},
@@ -215,22 +222,52 @@ class Stack:
                 f"order-service{TRACED}", "ORDER_SERVICE_", free_port(), order_env
             )
 
-    def start_baseline(self) -> None:
+    def _uvicorn(self, name: str, factory: str, env: dict[str, str]) -> str:
+        """``factory`` under uvicorn as the services run (one worker, UVICORN_OPTIONS)."""
         port = free_port()
         proc = self.procs.start(
-            "baseline",
-            [sys.executable, "-m", "uvicorn", "bench.baseline_app:create_app", "--factory",
+            name,
+            [sys.executable, "-m", "uvicorn", factory, "--factory",
              "--host", "127.0.0.1", "--port", str(port), "--workers", "1", *UVICORN_OPTIONS],
-            clean_env({
+            clean_env(env),
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(f"{url}/health/ready", proc)
+        self.children[name] = proc
+        return url
+
+    def start_baseline(self) -> None:
+        """The floor: the least code that answers a read (bench/baseline_app.py)."""
+        self.baseline_url = self._uvicorn(
+            "floor",
+            "bench.baseline_app:create_app",
+            {
                 "BASELINE_DATABASE_URL": self.users_db,
                 "BASELINE_POOL_SIZE": SERVICE_SETTINGS["DB_POOL_SIZE"],
                 "BASELINE_MAX_OVERFLOW": SERVICE_SETTINGS["DB_MAX_OVERFLOW"],
                 "BASELINE_TABLE": USERS_TABLE,
-            }),
-        )  # fmt: skip
-        self.baseline_url = f"http://127.0.0.1:{port}"
-        wait_ready(f"{self.baseline_url}/health/ready", proc)
-        self.children["baseline"] = proc
+            },
+        )
+
+    def start_peer(self) -> None:
+        """The peer (bench/peer_app.py), as the template runs: one database per process, so two
+        processes: ``peer-users`` on the users database, ``peer-orders`` on the orders one."""
+        env = {
+            "PEER_KEYS_DIR": str(self.keys_dir),
+            "PEER_POOL_SIZE": SERVICE_SETTINGS["DB_POOL_SIZE"],
+            "PEER_MAX_OVERFLOW": SERVICE_SETTINGS["DB_MAX_OVERFLOW"],
+        }
+        self.peer_users_url = self._uvicorn(
+            "peer-users", "bench.peer_app:create_app", env | {"PEER_DATABASE_URL": self.users_db}
+        )
+        self.peer_orders_url = self._uvicorn(
+            "peer-orders", "bench.peer_app:create_app", env | {"PEER_DATABASE_URL": self.orders_db}
+        )
+
+    def servers(self) -> dict[str, int]:
+        """The processes that serve an app (not the receiver or the proxy), by name."""
+        helpers = ("otlp-receiver", "fault-proxy")
+        return {name: p.pid for name, p in self.children.items() if name not in helpers}
 
 
 def order_body(sku: str = "sku-1") -> dict[str, object]:

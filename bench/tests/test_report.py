@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from bench.profile import component, summarize
-from bench.report import LoadResult, combine, judge_bench, parse_wrk, tracing_rows
+from bench.report import (
+    FLOOR,
+    ORDER_CREATE,
+    PEER_ORDER,
+    PEER_READ,
+    USER_READ,
+    LoadResult,
+    bench_table,
+    combine,
+    judge_bench,
+    parse_wrk,
+    rss_table,
+    tracing_rows,
+)
 
 WRK_OUTPUT = """Running 10s test @ http://127.0.0.1:8001
   1 threads and 32 connections
@@ -24,24 +37,93 @@ def test_parse_wrk_reads_rate_latency_and_counts_non_2xx_and_socket_errors() -> 
     assert result.errors == 6
 
 
-def test_judge_bench_passes_when_ratios_meet_targets_and_no_errors() -> None:
-    verdicts = judge_bench({
-        "baseline GET /users/{id}": _result("b", 1000),
-        "user GET /users/{id}": _result("u", 700),
-        "order POST /orders": _result("o", 280),
-    })  # fmt: skip
-    assert [v.passed for v in verdicts] == [True, True, True]
+def _run(
+    floor: float = 1000,
+    peer: float = 400,
+    user: float = 700,
+    peer_order: float = 500,
+    order: float = 280,
+) -> dict[str, LoadResult]:
+    return {
+        FLOOR: _result(FLOOR, floor),
+        PEER_READ: _result(PEER_READ, peer),
+        PEER_ORDER: _result(PEER_ORDER, peer_order),
+        USER_READ: _result(USER_READ, user),
+        ORDER_CREATE: _result(ORDER_CREATE, order),
+    }
+
+
+RSS_OK = {"floor": [40.0], "user-service": [120.0], "order-service": [150.0]}
+
+
+def test_judge_bench_passes_when_ratios_meet_targets_no_errors_and_small_workers() -> None:
+    verdicts = judge_bench(_run(), RSS_OK)
+    assert [(v.name, v.passed) for v in verdicts] == [
+        ("user reads vs floor", True),
+        ("user reads vs peer", True),
+        ("order creation vs user reads", True),
+        ("no errors", True),
+        ("RSS per service worker", True),
+    ]
 
 
 def test_judge_bench_fails_a_slow_user_read_and_any_errors() -> None:
     verdicts = judge_bench({
-        "baseline GET /users/{id}": _result("b", 1000),
-        "user GET /users/{id}": _result("u", 690, errors=1),
+        FLOOR: _result("b", 1000),
+        USER_READ: _result("u", 690, errors=1),
     })  # fmt: skip
     assert {v.name: v.passed for v in verdicts} == {
-        "user reads vs baseline": False,
+        "user reads vs floor": False,
         "no errors": False,
     }
+
+
+def test_judge_bench_fails_user_reads_under_one_and_a_half_times_the_peer() -> None:
+    verdicts = {v.name: v for v in judge_bench(_run(peer=470, user=700))}
+    assert not verdicts["user reads vs peer"].passed
+    assert verdicts["user reads vs peer"].measured == "1.49x"
+    assert verdicts["user reads vs peer"].target == ">= 1.5x"
+
+
+def test_judge_bench_fails_a_service_worker_over_150_mb_and_names_it() -> None:
+    rss = RSS_OK | {"order-service": [150.5], "peer-users": [400.0]}
+    (verdict,) = [v for v in judge_bench(_run(), rss) if v.name == "RSS per service worker"]
+    assert not verdict.passed
+    assert verdict.measured == "user-service 120.0, order-service 150.5 MB"
+
+
+def test_judge_bench_judges_each_worker_of_a_service_with_several() -> None:
+    rss = {"user-service": [100.0, 151.0]}
+    (verdict,) = [v for v in judge_bench(_run(), rss) if v.name == "RSS per service worker"]
+    assert not verdict.passed
+
+
+def test_bench_table_puts_each_row_against_the_floor_and_its_own_kind_of_peer() -> None:
+    lines = bench_table(_run()).splitlines()
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[:9] == ["endpoint", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+                          "vs floor", "vs peer", "CPU ms/req"]  # fmt: skip
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                          for line in lines[2:])}  # fmt: skip
+    assert rows[USER_READ][6:8] == ["0.70", "1.75"]  # reads against the peer's read
+    assert rows[ORDER_CREATE][6:8] == ["0.28", "0.56"]  # orders against the peer's order
+    assert rows[PEER_READ][6:8] == ["0.40", "1.00"]
+    assert rows[FLOOR][6:8] == ["1.00", "2.50"]
+
+
+def test_bench_table_leaves_vs_peer_empty_without_a_peer_of_that_kind() -> None:
+    results = {FLOOR: _result(FLOOR, 1000), "user POST /users": _result("p", 300)}
+    row = bench_table(results).splitlines()[-1]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "user POST /users"
+    assert cells[6:8] == ["0.30", ""]
+
+
+def test_rss_table_lists_each_worker_of_each_server() -> None:
+    text = rss_table({"floor": [41.24], "order-service": [96.0, 97.5]})
+    assert "| floor" in text
+    assert "41.2" in text
+    assert "96.0, 97.5" in text
 
 
 def test_profile_summary_splits_time_by_component_and_leaf() -> None:
