@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
@@ -107,6 +109,18 @@ def test_read_refuses_a_foreign_token_with_403_and_no_token_with_401(
 ) -> None:
     assert users.get("/users/2", headers=bearer("1", issuer="elsewhere")).status_code == 403
     assert users.get("/users/2").status_code == 401
+
+
+def test_a_token_without_a_subject_is_refused_with_403(
+    users: TestClient, orders: TestClient, keys_dir: Path
+) -> None:
+    key = serialization.load_pem_private_key((keys_dir / "peer-key-1.pem").read_bytes(), None)
+    claims = {"iss": "user-service", "aud": "shop", "exp": 4102444800}
+    token = jwt.encode(claims, key, algorithm="EdDSA")  # type: ignore[arg-type]
+    body = {"currency": "EUR", "items": [{"product_id": "x", "quantity": 1, "unit_price": 1}]}
+    headers = {"Authorization": f"Bearer {token}"}
+    assert users.get("/users/2", headers=headers).status_code == 403
+    assert orders.post("/orders", json=body, headers=headers).status_code == 403
 
 
 def test_create_order_stores_the_order_and_its_items_for_the_token_subject(
