@@ -146,9 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="scenarios whose name contains a word")
     parser.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
                         help="a setting for both sides, e.g. USER_SERVICE_LOG_LEVEL=WARNING")  # fmt: skip
+    for label in ("before", "after"):
+        parser.add_argument(f"--set-{label}", action="append", default=[], metavar="VAR=VALUE",
+                            help=f"a setting for the {label} side only (a settings experiment)")  # fmt: skip
     args = parser.parse_args(argv)
     names = [n for n in SCENARIOS if not args.only or any(w in n for w in args.only)]
     overrides = dict(kv.split("=", 1) for kv in args.set)
+    per_side = {label: overrides | dict(kv.split("=", 1) for kv in getattr(args, f"set_{label}"))
+                for label in ("before", "after")}  # fmt: skip
     started = datetime.now(UTC)
     machine = machine_info()
     try:
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; logs in {workdir}", flush=True)
                 for side in sides:
                     print(f"==> {side.name}: {side.revision} ({side.root})", flush=True)
-                    bring_up(side, pg, procs, args.users, overrides)
+                    bring_up(side, pg, procs, args.users, per_side[side.name])
                 for name in names:
                     for side in sides:  # warm both: JIT-free Python still fills caches and pools
                         one_run(side, name, args.warmup, args.connections, -1)
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     write_results({"kind": "ab", "started": started.isoformat(), "machine": machine,
                    "before": args.before, "after": args.after, "rounds": args.rounds,
                    "seconds": args.seconds, "connections": args.connections,
-                   "overrides": overrides, "results": results}, started)  # fmt: skip
+                   "overrides": per_side, "results": results}, started)  # fmt: skip
     return 0
 
 
