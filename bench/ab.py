@@ -17,7 +17,6 @@ migrations and signs its own tokens.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -40,7 +39,7 @@ from bench._runtime import (
 from bench.report import table
 from bench.run import RESULTS, Scenario, run_wrk, span, write_results
 from bench.stack import Seeded, Stack, seed_orders, seed_users
-from devtools.pgtemp import PgTempError
+from devtools.pgtemp import LocalPostgres, PgTempError
 
 SOURCES = ("libs/service-kit/src", "user-service/src", "order-service/src")
 SCENARIOS = ("user GET /users/{id}", "order POST /orders", "order GET /orders/{id}")
@@ -68,8 +67,11 @@ def checkout(revision: str, into: Path) -> Path:
     with archive.open("wb") as out:
         done = subprocess.run(
             ["git", "archive", "--format=tar", revision, *SOURCES],
-            cwd=REPO, stdout=out, stderr=subprocess.PIPE, check=False,
-        )  # fmt: skip
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
     if done.returncode != 0:
         raise BenchError(f"git archive {revision}: {done.stderr.decode().strip()}")
     root = into / "tree"
@@ -78,10 +80,16 @@ def checkout(revision: str, into: Path) -> Path:
     return root
 
 
-def bring_up(side: Side, pg: object, procs: Processes, users: int, overrides: dict[str, str]) -> None:
+def bring_up(
+    side: Side, pg: LocalPostgres, procs: Processes, users: int, overrides: dict[str, str]
+) -> None:
     pythonpath = ":".join(str(side.root / s) for s in SOURCES)
-    stack = Stack(pg=pg, procs=procs, overrides=overrides | {"PYTHONPATH": pythonpath},  # type: ignore[arg-type]
-                  label=side.name)  # fmt: skip
+    stack = Stack(
+        pg=pg,
+        procs=procs,
+        overrides=overrides | {"PYTHONPATH": pythonpath},
+        label=side.name,
+    )
     stack.migrate()
     stack.start_user_service()
     stack.start_order_service(stack.user_url)
@@ -97,7 +105,9 @@ def bring_up(side: Side, pg: object, procs: Processes, users: int, overrides: di
     side.urls = {"user-service": stack.user_url, "order-service": stack.order_url}
     side.scenarios = {
         "user GET /users/{id}": Scenario(
-            "user GET /users/{id}", "user-service", "get_by_id.lua",
+            "user GET /users/{id}",
+            "user-service",
+            "get_by_id.lua",
             ["/users/", *span(seeded), admin],
         ),
         "order POST /orders": Scenario(
@@ -106,7 +116,7 @@ def bring_up(side: Side, pg: object, procs: Processes, users: int, overrides: di
         "order GET /orders/{id}": Scenario(
             "order GET /orders/{id}", "order-service", "get_owned.lua", [str(owned)]
         ),
-    }  # fmt: skip
+    }
 
 
 def pids_of(side: Side, scenario: Scenario) -> list[int]:
@@ -120,12 +130,17 @@ def pids_of(side: Side, scenario: Scenario) -> list[int]:
 def one_run(side: Side, name: str, seconds: int, connections: int, round_: int) -> None:
     scenario = side.scenarios[name]
     if name == "order POST /orders":  # new Idempotency-Keys each run
-        scenario = Scenario(name, scenario.target, scenario.script,
-                            [f"{scenario.args[0]}r{round_}", *scenario.args[1:]])  # fmt: skip
+        scenario = Scenario(
+            name,
+            scenario.target,
+            scenario.script,
+            [f"{scenario.args[0]}r{round_}", *scenario.args[1:]],
+        )
     pids = pids_of(side, scenario)
     before = sum(cpu_seconds(p) for p in pids)
-    result = run_wrk(side.urls[scenario.target], scenario, seconds=seconds,
-                     connections=connections, threads=1)  # fmt: skip
+    result = run_wrk(
+        side.urls[scenario.target], scenario, seconds=seconds, connections=connections, threads=1
+    )
     cpu = sum(cpu_seconds(p) for p in pids) - before
     if result.requests:
         side.cpu_ms.setdefault(name, []).append(1000 * cpu / result.requests)
@@ -134,8 +149,11 @@ def one_run(side: Side, name: str, seconds: int, connections: int, round_: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ab",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--before", default="main", help="git revision (default: main)")
     parser.add_argument("--after", default=".", help="git revision, or . (the working tree)")
     parser.add_argument("--rounds", type=int, default=6, help="runs of each side per scenario")
@@ -144,16 +162,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--users", type=int, default=100, help="users (and orders) seeded")
     parser.add_argument("--only", nargs="*", help="scenarios whose name contains a word")
-    parser.add_argument("--set", action="append", default=[], metavar="VAR=VALUE",
-                        help="a setting for both sides, e.g. USER_SERVICE_LOG_LEVEL=WARNING")  # fmt: skip
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="VAR=VALUE",
+        help="a setting for both sides, e.g. USER_SERVICE_LOG_LEVEL=WARNING",
+    )
     for label in ("before", "after"):
-        parser.add_argument(f"--set-{label}", action="append", default=[], metavar="VAR=VALUE",
-                            help=f"a setting for the {label} side only (a settings experiment)")  # fmt: skip
+        parser.add_argument(
+            f"--set-{label}",
+            action="append",
+            default=[],
+            metavar="VAR=VALUE",
+            help=f"a setting for the {label} side only (a settings experiment)",
+        )
     args = parser.parse_args(argv)
     names = [n for n in SCENARIOS if not args.only or any(w in n for w in args.only)]
     overrides = dict(kv.split("=", 1) for kv in args.set)
-    per_side = {label: overrides | dict(kv.split("=", 1) for kv in getattr(args, f"set_{label}"))
-                for label in ("before", "after")}  # fmt: skip
+    per_side = {
+        label: overrides | dict(kv.split("=", 1) for kv in getattr(args, f"set_{label}"))
+        for label in ("before", "after")
+    }
     started = datetime.now(UTC)
     machine = machine_info()
     try:
@@ -177,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
                     for round_ in range(args.rounds):
                         order = sides if round_ % 2 == 0 else sides[::-1]  # ABBA
                         for side in order:
-                            print(f"==> {name}: {side.name}, round {round_ + 1}/{args.rounds}",
-                                  flush=True)  # fmt: skip
+                            print(
+                                f"==> {name}: {side.name}, round {round_ + 1}/{args.rounds}",
+                                flush=True,
+                            )
                             one_run(side, name, args.seconds, args.connections, round_)
     except (BenchError, PgTempError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -191,21 +223,66 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         cb, ca = (statistics.median(s.cpu_ms.get(name, [0])) for s in sides)
         rb, ra = (statistics.median(s.rps.get(name, [0])) for s in sides)
-        rows.append([name, f"{cb:.2f}", f"{ca:.2f}", f"{ca / cb - 1:+.0%}" if cb else "",
-                     f"{rb:.0f}", f"{ra:.0f}", f"{before.errors.get(name, 0)}/{after.errors.get(name, 0)}"])  # fmt: skip
-        results.append({"scenario": name, "cpu_ms_per_request": {"before": before.cpu_ms.get(name), "after": after.cpu_ms.get(name)},
-                        "rps": {"before": before.rps.get(name), "after": after.rps.get(name)},
-                        "errors": {"before": before.errors.get(name, 0), "after": after.errors.get(name, 0)}})  # fmt: skip
+        rows.append(
+            [
+                name,
+                f"{cb:.2f}",
+                f"{ca:.2f}",
+                f"{ca / cb - 1:+.0%}" if cb else "",
+                f"{rb:.0f}",
+                f"{ra:.0f}",
+                f"{before.errors.get(name, 0)}/{after.errors.get(name, 0)}",
+            ]
+        )
+        results.append(
+            {
+                "scenario": name,
+                "cpu_ms_per_request": {
+                    "before": before.cpu_ms.get(name),
+                    "after": after.cpu_ms.get(name),
+                },
+                "rps": {"before": before.rps.get(name), "after": after.rps.get(name)},
+                "errors": {
+                    "before": before.errors.get(name, 0),
+                    "after": after.errors.get(name, 0),
+                },
+            }
+        )
     print()
-    print(f"before: {args.before}   after: {args.after}   ({args.rounds} rounds of {args.seconds} s, "
-          f"{args.connections} connections, medians)")  # fmt: skip
-    print(table(["scenario", "CPU ms/req before", "CPU ms/req after", "CPU", "req/s before",
-                 "req/s after", "errors before/after"], rows))  # fmt: skip
+    print(
+        f"before: {args.before}   after: {args.after}   ({args.rounds} rounds of {args.seconds} s, "
+        f"{args.connections} connections, medians)"
+    )
+    print(
+        table(
+            [
+                "scenario",
+                "CPU ms/req before",
+                "CPU ms/req after",
+                "CPU",
+                "req/s before",
+                "req/s after",
+                "errors before/after",
+            ],
+            rows,
+        )
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    write_results({"kind": "ab", "started": started.isoformat(), "machine": machine,
-                   "before": args.before, "after": args.after, "rounds": args.rounds,
-                   "seconds": args.seconds, "connections": args.connections,
-                   "overrides": per_side, "results": results}, started)  # fmt: skip
+    write_results(
+        {
+            "kind": "ab",
+            "started": started.isoformat(),
+            "machine": machine,
+            "before": args.before,
+            "after": args.after,
+            "rounds": args.rounds,
+            "seconds": args.seconds,
+            "connections": args.connections,
+            "overrides": per_side,
+            "results": results,
+        },
+        started,
+    )
     return 0
 
 
