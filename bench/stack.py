@@ -33,8 +33,8 @@ from devtools.pgtemp import LocalPostgres
 # connections per worker; the baseline's psycopg2 pool has the same shape.
 SERVICE_SETTINGS: dict[str, str] = {
     "WORKERS": "1",
-    "DB_POOL_SIZE": "5",
-    "DB_MAX_OVERFLOW": "5",
+    "DB_POOL_SIZE": "10",
+    "DB_MAX_OVERFLOW": "0",
     "DB_POOL_TIMEOUT": "2",
     "DB_CONNECT_TIMEOUT": "2",
     "DB_RESPONSE_TIMEOUT": "2.5",
