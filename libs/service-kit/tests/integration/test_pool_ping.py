@@ -100,3 +100,20 @@ def test_a_connection_that_died_while_idle_is_replaced_unseen(
         admin.dispose()
     time.sleep(0.3)
     assert backend_pid(engine) != first, "the ping found it dead and the pool replaced it"
+
+
+def test_a_read_unit_runs_in_autocommit_and_gives_the_connection_back_transactional(
+    engine_with: Callable[..., Engine],
+) -> None:
+    """``sessions.read()``: no BEGIN/COMMIT round trips; the next unit gets a normal connection."""
+    from service_kit.db import make_session_factory
+
+    sessions = make_session_factory(engine_with())
+    with sessions.read() as session:
+        assert session.connection().connection.dbapi_connection.autocommit is True  # type: ignore[union-attr]
+        in_transaction = session.execute(text("SELECT txid_current_if_assigned()")).scalar()
+        assert in_transaction is None
+    with sessions.begin() as session:
+        assert session.connection().connection.dbapi_connection.autocommit is False  # type: ignore[union-attr]
+        session.execute(text("CREATE TEMPORARY TABLE t (x int)"))
+        assert session.execute(text("SELECT txid_current_if_assigned()")).scalar() is not None
