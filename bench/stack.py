@@ -35,8 +35,8 @@ from devtools.pgtemp import LocalPostgres
 # shape.
 SERVICE_SETTINGS: dict[str, str] = {
     "WORKERS": "1",
-    "DB_POOL_SIZE": "5",
-    "DB_MAX_OVERFLOW": "5",
+    "DB_POOL_SIZE": "10",
+    "DB_MAX_OVERFLOW": "0",
     "DB_POOL_TIMEOUT": "2",
     "DB_CONNECT_TIMEOUT": "2",
     "DB_RESPONSE_TIMEOUT": "2.5",
@@ -93,6 +93,7 @@ class Stack:
     traced_user_url: str = ""
     traced_order_url: str = ""
     keys_dir: Path | None = None
+    label: str = "bench"  # names the databases: two stacks may share one PostgreSQL (bench.ab)
 
     def settings(self) -> dict[str, object]:
         return {
@@ -109,8 +110,8 @@ class Stack:
         }
 
     def migrate(self) -> None:
-        self.users_db = self.pg.create_database("users_bench")
-        self.orders_db = self.pg.create_database("orders_bench")
+        self.users_db = self.pg.create_database(f"users_{self.label}")
+        self.orders_db = self.pg.create_database(f"orders_{self.label}")
         for service, prefix, url in (
             ("user-service", "USER_SERVICE_", self.users_db),
             ("order-service", "ORDER_SERVICE_", self.orders_db),
@@ -118,19 +119,19 @@ class Stack:
             proc = self.procs.start(
                 f"{service}-migrate",
                 [str(BIN / service), "migrate"],
-                clean_env({f"{prefix}DATABASE_URL": url}),
+                clean_env({f"{prefix}DATABASE_URL": url} | self.overrides),
             )
             if proc.popen.wait(120) != 0:
                 raise BenchError(f"{service} migrate failed:\n{proc.log_tail()}")
             self.procs.stop(proc)
-        self.keys_dir = self.procs.workdir / "keys"
+        self.keys_dir = self.procs.workdir / f"keys-{self.label}"
         self._run_user_service_command("generate-key", str(self.keys_dir))
 
     def _run_user_service_command(self, *argv: str) -> None:
         proc = self.procs.start(
             f"user-service-{argv[0]}",
             [str(BIN / "user-service"), *argv],
-            clean_env({"USER_SERVICE_DATABASE_URL": self.users_db}),
+            clean_env({"USER_SERVICE_DATABASE_URL": self.users_db} | self.overrides),
         )
         if proc.popen.wait(120) != 0:
             raise BenchError(f"user-service {argv[0]} failed:\n{proc.log_tail()}")

@@ -4,8 +4,9 @@ The buyer is the caller: ``Buyer`` is the verified bearer token's subject (and t
 which is relayed to user-service so it answers for that user only). Every read is the buyer's own;
 another buyer's order is "not found", never "forbidden", so ids reveal nothing.
 
-Each function is a unit of work: it opens it with ``with sessions.begin() as session:`` and
-returns public models (docs/design.md, "One idiom each"). Routes call the async ``place_order``;
+Each function is a unit of work: it opens it with ``with sessions.begin() as session:`` (or
+``sessions.read()`` when it only reads: autocommit, no BEGIN/COMMIT round trips) and returns
+public models (docs/design.md, "One idiom each"). Routes call the async ``place_order``;
 it awaits the user directory (network) and runs each unit of database work in the threadpool, so
 no database connection is held while user-service is being asked: one trip without an
 ``Idempotency-Key`` (the insert), two with one (the replay check, then the insert).
@@ -205,7 +206,7 @@ def find_replay(
 ) -> PlacedOrder | None:
     """The buyer's order stored under ``key`` within the window; ``IdempotencyKeyReusedError``
     if its body differed."""
-    with sessions.begin() as session:
+    with sessions.read() as session:
         rows = repository.get_order_by_idempotency_key(
             session=session, user_id=user_id, key=key, not_before=utc_now() - key_window
         )
@@ -218,7 +219,7 @@ def find_replay(
 
 def get_order(*, sessions: Sessions, order_id: int, user_id: int) -> OrderPublic:
     """The buyer's order; another buyer's is ``OrderNotFoundError`` like a missing one."""
-    with sessions.begin() as session:
+    with sessions.read() as session:
         rows = repository.get_order(session=session, order_id=order_id, user_id=user_id)
         if rows is None:
             raise OrderNotFoundError(order_id)
@@ -226,7 +227,7 @@ def get_order(*, sessions: Sessions, order_id: int, user_id: int) -> OrderPublic
 
 
 def list_orders(*, sessions: Sessions, user_id: int, limit: int, offset: int) -> OrderPage:
-    with sessions.begin() as session:
+    with sessions.read() as session:
         rows, total = repository.list_orders(
             session=session, user_id=user_id, limit=limit, offset=offset
         )

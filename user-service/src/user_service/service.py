@@ -2,9 +2,11 @@
 models.
 
 Every function takes the session factory and opens its unit of work with
-``with sessions.begin() as session:`` (commit on success, rollback on error, session closed), so
-a route never touches a session or a transaction (docs/design.md, "One idiom each"). Argon2 runs
-outside any transaction: no database connection is held for the tens of milliseconds a hash takes.
+``with sessions.begin() as session:`` (commit on success, rollback on error, session closed), or
+``with sessions.read() as session:`` when it only reads (autocommit: no BEGIN/COMMIT round
+trips), so a route never touches a session or a transaction (docs/design.md, "One idiom each").
+Argon2 runs outside any transaction: no database connection is held for the tens of milliseconds
+a hash takes.
 Who may read whom is decided here too (``authorize_read``), from the verified token's principal.
 """
 
@@ -66,7 +68,7 @@ def authenticate(
     if len(name) > LOGIN_NAME_MAX or len(password) > PASSWORD_MAX:
         throttle.failure(name)
         raise InvalidCredentialsError()
-    with sessions.begin() as session:  # the factory keeps attributes loaded after commit
+    with sessions.read() as session:  # the factory keeps attributes loaded after the unit
         user = repository.get_user_by_email(session=session, email=name)
     if user is None or user.id is None or user.password_hash is None:
         hasher.verify_unknown(password)  # no such user, or one made before passwords existed
@@ -99,7 +101,7 @@ def authorize_list(principal: Principal) -> None:
 
 
 def get_user(*, sessions: Sessions, user_id: int) -> UserPublic:
-    with sessions.begin() as session:
+    with sessions.read() as session:
         row = repository.get_user(session=session, user_id=user_id)
     if row is None:
         raise UserNotFoundError(user_id)
@@ -107,7 +109,7 @@ def get_user(*, sessions: Sessions, user_id: int) -> UserPublic:
 
 
 def list_users(*, sessions: Sessions, limit: int, offset: int) -> UserPage:
-    with sessions.begin() as session:
+    with sessions.read() as session:
         items, total = repository.list_users(session=session, limit=limit, offset=offset)
         return UserPage(
             items=[UserPublic.model_validate(user) for user in items],

@@ -119,3 +119,12 @@ def test_issued_tokens_carry_every_claim_and_the_signing_kid() -> None:
                       "nbf": int(now.timestamp()), "exp": int(now.timestamp()) + 600,
                       "jti": issued.token_id, "roles": ["admin"]}  # fmt: skip
     assert [key["kid"] for key in ring.jwks()["keys"]] == ["2026-06", "2026-01"]
+
+
+def test_the_hasher_pins_glibcs_mmap_threshold_where_libc_is_glibc() -> None:
+    """Argon2's 19 MiB go back to the system after each hash (passwords module docstring)."""
+    import platform
+
+    from user_service.passwords import return_large_blocks_to_the_system
+
+    assert return_large_blocks_to_the_system() is (platform.libc_ver()[0] == "glibc")

@@ -36,9 +36,10 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = Field(repr=False)
     # The database's bounds (docs/design.md, "Bounded database"): seconds unless said otherwise.
-    db_pool_size: int = Field(default=5, ge=1, le=100)
-    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    db_pool_size: int = Field(default=10, ge=1, le=100)
+    db_max_overflow: int = Field(default=0, ge=0, le=100)
     db_pool_timeout: float = Field(default=2.0, gt=0, le=60)
+    db_ping_after_idle: float = Field(default=0.5, ge=0, le=3600)  # 0: ping every checkout
     db_connect_timeout: float = Field(default=2.0, gt=0, le=60)
     db_response_timeout: float = Field(default=2.5, gt=0, le=600)
     db_statement_timeout: float = Field(default=2.0, ge=0, le=600)  # 0: off

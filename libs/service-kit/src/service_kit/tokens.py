@@ -191,17 +191,55 @@ class JwksCache:
 
 
 class TokenVerifier:
-    """Checks a compact JWS against the key source and the expected issuer and audience."""
+    """Checks a compact JWS against the key source and the expected issuer and audience.
+
+    A token that verified is remembered (up to ``cache_size`` tokens, the oldest forgotten
+    first): a client sends the same token with every request for its whole life, and checking
+    its signature and claims again costs ~0.1 ms of CPU each time, a tenth of a read. A
+    remembered token is accepted again only while both still hold: it has not expired (``exp``,
+    with the same leeway, against the wall clock) and the key source still returns the very key
+    that verified it (a key the issuer stopped publishing ends its tokens at once, as before).
+    The cache is keyed by the whole token string: a token that differs in any byte is verified
+    in full. ``cache_size=0`` turns it off.
+    """
 
     def __init__(
-        self, keys: KeySource, *, issuer: str, audience: str, leeway: float = 30.0
+        self,
+        keys: KeySource,
+        *,
+        issuer: str,
+        audience: str,
+        leeway: float = 30.0,
+        cache_size: int = 4096,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway = leeway
+        self.cache_size = cache_size
+        self._clock = clock
+        # token -> (principal, kid, key); dicts keep insertion order: the first is the oldest
+        self._verified: dict[str, tuple[Principal, str, Ed25519PublicKey]] = {}
 
     async def verify(self, token: str) -> Principal:
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, kid, key = remembered
+            if (
+                principal.expires_at > self._clock() - self.leeway
+                and await self.keys.key(kid) is key
+            ):
+                return principal
+            del self._verified[token]  # expired, or its key is gone: verify in full (refused)
+        principal, kid, key = await self._verify(token)
+        if self.cache_size:
+            if len(self._verified) >= self.cache_size:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = (principal, kid, key)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, str, Ed25519PublicKey]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
@@ -214,7 +252,7 @@ class TokenVerifier:
         key = await self.keys.key(kid)
         if key is None:
             raise InvalidTokenError("the token is signed with a key the issuer does not publish")
-        return self.verify_with(token, key)
+        return self.verify_with(token, key), kid, key
 
     def verify_with(self, token: str, key: Ed25519PublicKey) -> Principal:
         """The CPU part of ``verify``: signature and claims, with a key already chosen."""

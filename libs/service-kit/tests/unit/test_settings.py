@@ -15,7 +15,7 @@ def test_defaults_are_the_kit_s_and_the_service_s(settings_class: type[ServiceSe
     assert settings.database_url == "sqlite:///./.data/example-service.db"
     assert settings.uses_default_database
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
-    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout) == (5, 5, 2)
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout) == (10, 0, 2)
     assert settings.log_level == "INFO"
     assert settings.shutdown_timeout == 20
 

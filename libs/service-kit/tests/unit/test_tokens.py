@@ -330,3 +330,82 @@ async def test_requests_arriving_during_the_first_fetch_wait_for_it(ring: KeyRin
     keys = await asyncio.gather(*lookups)
     assert all(key is not None for key in keys)
     assert fetches == 1
+
+
+# A verified token is remembered: a client sends the same one with every request.
+
+
+def _count_full_verifications(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    calls: list[str] = []
+    real = verifier.verify_with
+
+    def counting(token: str, key: Any) -> Any:
+        calls.append(token)
+        return real(token, key)
+
+    monkeypatch.setattr(verifier, "verify_with", counting)
+    return calls
+
+
+async def test_a_verified_token_is_not_checked_again(
+    ring: KeyRing, verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_full_verifications(verifier, monkeypatch)
+    token = ring.issue(subject="7", roles=[], ttl=900)
+    first, again = await verifier.verify(token), await verifier.verify(token)
+    assert first == again
+    assert len(calls) == 1
+
+
+async def test_a_remembered_token_still_expires(ring: KeyRing) -> None:
+    verifier = TokenVerifier(
+        StaticKeys(ring.public_keys()), issuer=ISSUER, audience=AUDIENCE, leeway=0
+    )
+    now = int(time.time())
+    token = _sign(_private(ring, "k2"), _claims(iat=now, nbf=now, exp=now + 1))
+    await verifier.verify(token)
+    await asyncio.sleep(max(0.0, now + 1.05 - time.time()))
+    with pytest.raises(InvalidTokenError, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_dies_with_its_key(ring: KeyRing) -> None:
+    issuer, clock = FakeIssuer(ring), Clock()
+    cache = JwksCache(issuer, refresh_interval=30, max_age=60, clock=clock)
+    verifier = TokenVerifier(cache, issuer=ISSUER, audience=AUDIENCE)
+    token = _sign(_private(ring, "k1"), _claims(), kid="k1")
+    await verifier.verify(token)
+    del ring._keys["k1"]  # the issuer stops publishing k1; the cache refetches after max_age
+    clock.now += 61
+    with pytest.raises(InvalidTokenError, match="does not publish"):
+        await verifier.verify(token)
+
+
+async def test_a_token_that_differs_in_one_byte_is_verified_in_full(
+    ring: KeyRing, verifier: TokenVerifier
+) -> None:
+    token = ring.issue(subject="7", roles=[], ttl=900)
+    await verifier.verify(token)
+    head, _payload, signature = token.split(".")
+    forged = _b64(json.dumps(_claims(sub="8")).encode())
+    with pytest.raises(InvalidTokenError, match="signature"):
+        await verifier.verify(f"{head}.{forged}.{signature}")
+
+
+async def test_the_cache_is_bounded_and_can_be_off(
+    ring: KeyRing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = StaticKeys(ring.public_keys())
+    small = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE, cache_size=2)
+    calls = _count_full_verifications(small, monkeypatch)
+    tokens = [_sign(_private(ring, "k2"), _claims(jti=f"t{i}")) for i in range(3)]
+    for token in [*tokens, tokens[0]]:  # the third evicts the first, which is checked again
+        await small.verify(token)
+    assert calls == [*tokens, tokens[0]]
+    off = TokenVerifier(keys, issuer=ISSUER, audience=AUDIENCE, cache_size=0)
+    calls = _count_full_verifications(off, monkeypatch)
+    for _ in range(2):
+        await off.verify(tokens[1])
+    assert len(calls) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from order_service import service
 from order_service.api.deps import BuyerDep, SettingsDep, UserDirectoryDep
@@ -78,17 +79,21 @@ async def create_order(
     response_model=OrderPublic,
     responses=problem_responses(_PROBLEMS, 401, 404, 422, 503),
 )
-def get_order(order_id: OrderId, buyer: BuyerDep, sessions: SessionsDep) -> OrderPublic:
+async def get_order(order_id: OrderId, buyer: BuyerDep, sessions: SessionsDep) -> OrderPublic:
     """One of the caller's orders; someone else's id is a 404, like a missing one."""
-    return service.get_order(sessions=sessions, order_id=order_id, user_id=buyer.user_id)
+    return await run_in_threadpool(
+        service.get_order, sessions=sessions, order_id=order_id, user_id=buyer.user_id
+    )
 
 
 @router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 401, 422, 503))
-def list_orders(
+async def list_orders(
     buyer: BuyerDep,
     sessions: SessionsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrderPage:
     """The caller's orders, by id."""
-    return service.list_orders(sessions=sessions, user_id=buyer.user_id, limit=limit, offset=offset)
+    return await run_in_threadpool(
+        service.list_orders, sessions=sessions, user_id=buyer.user_id, limit=limit, offset=offset
+    )

@@ -2,6 +2,10 @@
 
 Registering is open; reading needs a token: ``/users/me`` and ``/users/{id}`` for the token's own
 user (what order-service asks, relaying its caller's token), any user and the list for an admin.
+
+Routes are ``async def`` and send their unit of work to the thread pool themselves, once
+(``run_in_threadpool``): a sync route would cost a second trip, FastAPI's validation of the
+response, which for a sync route it also runs in the pool (docs/design.md, "One idiom each").
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from service_kit.deps import SessionsDep
 from service_kit.openapi import problem_responses
@@ -35,19 +40,19 @@ _PROBLEMS = {
     response_model=UserPublic,
     responses=problem_responses(_PROBLEMS, 409, 413, 422, 503),
 )
-def create_user(
+async def create_user(
     data: UserCreate, sessions: SessionsDep, hasher: HasherDep, response: Response
 ) -> UserPublic:
     """Register: name, email and a password of 8-128 characters (stored as an Argon2id hash)."""
-    user = service.create_user(sessions=sessions, hasher=hasher, data=data)
+    user = await run_in_threadpool(service.create_user, sessions=sessions, hasher=hasher, data=data)
     response.headers["Location"] = f"/users/{user.id}"
     return user
 
 
 @router.get("/me", response_model=UserPublic, responses=problem_responses(_PROBLEMS, 401, 404, 503))
-def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+async def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
     """The caller's own user."""
-    return service.get_user(sessions=sessions, user_id=principal.user_id)
+    return await run_in_threadpool(service.get_user, sessions=sessions, user_id=principal.user_id)
 
 
 @router.get(
@@ -55,14 +60,14 @@ def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
     response_model=UserPublic,
     responses=problem_responses(_PROBLEMS, 401, 403, 404, 422, 503),
 )
-def get_user(user_id: UserId, principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+async def get_user(user_id: UserId, principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
     """A user: the token's own, or any for an admin."""
     service.authorize_read(principal, user_id)
-    return service.get_user(sessions=sessions, user_id=user_id)
+    return await run_in_threadpool(service.get_user, sessions=sessions, user_id=user_id)
 
 
 @router.get("", response_model=UserPage, responses=problem_responses(_PROBLEMS, 401, 403, 422, 503))
-def list_users(
+async def list_users(
     principal: PrincipalDep,
     sessions: SessionsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
@@ -70,4 +75,6 @@ def list_users(
 ) -> UserPage:
     """Every user, by id: for an admin only."""
     service.authorize_list(principal)
-    return service.list_users(sessions=sessions, limit=limit, offset=offset)
+    return await run_in_threadpool(
+        service.list_users, sessions=sessions, limit=limit, offset=offset
+    )
