@@ -8,7 +8,7 @@ user-service spends beyond this is the cost of FastAPI, SQLModel/SQLAlchemy, pyd
 middleware; the bench prints it as a ratio.
 
 Settings (environment): ``BASELINE_DATABASE_URL`` (SQLAlchemy or libpq URL),
-``BASELINE_POOL_SIZE`` / ``BASELINE_MAX_OVERFLOW`` (default 5 / 5), ``BASELINE_TABLE``
+``BASELINE_POOL_SIZE`` / ``BASELINE_MAX_OVERFLOW`` (default 10 / 0), ``BASELINE_TABLE``
 (default ``users``).
 """
 
@@ -55,8 +55,8 @@ class BlockingPool:
 
 def create_app() -> Starlette:
     dsn = os.environ["BASELINE_DATABASE_URL"].replace("postgresql+psycopg2://", "postgresql://")
-    size = int(os.environ.get("BASELINE_POOL_SIZE", "5"))
-    overflow = int(os.environ.get("BASELINE_MAX_OVERFLOW", "5"))
+    size = int(os.environ.get("BASELINE_POOL_SIZE", "10"))
+    overflow = int(os.environ.get("BASELINE_MAX_OVERFLOW", "0"))
     query = sql.SQL("SELECT id, name, email, created_at FROM {} WHERE id = %s").format(
         sql.Identifier(os.environ.get("BASELINE_TABLE", "users"))
     )

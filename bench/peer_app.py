@@ -9,7 +9,7 @@ generator ``get_db`` yielding ``Session(engine)`` (``SessionDep``), ``OAuth2Pass
 with ``session.get``, sync routes with ``response_model``, and no middleware (the template's only
 one, CORS, is left out: the bench sends no ``Origin``). Only what our system forces differs:
 
-- the pool has the services' and the floor's shape (``pool_size`` 5, ``max_overflow`` 5; the
+- the pool has the services' and the floor's shape (``pool_size`` 10, ``max_overflow`` 0; the
   template keeps SQLAlchemy's default 5 / 10) and, like the template, no ``pool_pre_ping``;
 - tokens are user-service's: EdDSA (Ed25519), verified with the public half of its signing key
   (read from its key directory) against its issuer and audience; the template signs HS256 with a
@@ -32,7 +32,7 @@ runs two processes: one on the users database (reads), one on the orders databas
 
 Settings (environment): ``PEER_DATABASE_URL``, ``PEER_KEYS_DIR`` (user-service's key directory),
 ``PEER_TOKEN_ISSUER`` / ``PEER_TOKEN_AUDIENCE`` (user-service's defaults), ``PEER_POOL_SIZE`` /
-``PEER_MAX_OVERFLOW`` (5 / 5).
+``PEER_MAX_OVERFLOW`` (10 / 0, the services' defaults).
 """
 
 from collections.abc import Iterator
@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     # user-service's defaults (its config.py)
     token_issuer: str = "user-service"  # noqa: S105  (not a secret: the iss claim)
     token_audience: str = "shop"  # noqa: S105  (the aud claim)
-    pool_size: int = 5
-    max_overflow: int = 5
+    pool_size: int = 10
+    max_overflow: int = 0
 
 
 class TokenPayload(SQLModel):

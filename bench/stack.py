@@ -101,8 +101,8 @@ class Stack:
             "identity": IDENTITY_SETTINGS,
             "order_client": ORDER_CLIENT_SETTINGS,
             "uvicorn": UVICORN_OPTIONS,
-            "floor": "bench/baseline_app.py: Starlette + psycopg2, pool 5 + 5, one worker",
-            "peer": "bench/peer_app.py: full-stack-fastapi-template style, pool 5 + 5, no "
+            "floor": "bench/baseline_app.py: Starlette + psycopg2, pool 10 + 0, one worker",
+            "peer": "bench/peer_app.py: full-stack-fastapi-template style, pool 10 + 0, no "
             "pool_pre_ping, no middleware, one worker per database (users, orders)",
             "postgres": "15, fsync=off, synchronous_commit=off, shared_buffers=128MB",
             "overrides": self.overrides,
