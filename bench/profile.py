@@ -1,8 +1,10 @@
 """Where a server's CPU time goes during a bench run, from py-spy samples.
 
 py-spy attaches to running PIDs (no code change, ``--nonblocking`` so it barely slows them),
-writes collapsed stacks, and ``summarize`` folds them two ways: by component (the package a
-frame's file belongs to, counted once per sample: inclusive) and by leaf function (self time).
+writes collapsed stacks, and ``summarize`` folds them three ways: by component (the package a
+frame's file belongs to, counted once per sample: inclusive), by leaf function (self time), and
+by layer (``LAYERS``: each sample goes to the innermost frame of a known layer, so a
+``json.dumps`` under the access log counts as the log, the C call of a statement as the driver).
 """
 
 from __future__ import annotations
@@ -69,9 +71,49 @@ def component(path: str) -> str:
     return path.rsplit("/", 1)[-1] or "?"
 
 
+# (layer, what a frame's "function (path)" text contains), from the request's point of view. The
+# driver is matched by function: SQLAlchemy's do_* methods are where psycopg2's C code runs.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("database driver (psycopg2, wait callback)", (
+        "DefaultDialect.do_execute", "DefaultDialect.do_commit", "DefaultDialect.do_rollback",
+        "do_ping", "/psycopg2/", "wait_with_deadlines", "DefaultDialect.do_executemany",
+    )),
+    ("SQL toolkit and ORM (SQLAlchemy, SQLModel)", ("/sqlalchemy/", "<sqlalchemy generated",
+                                                    "/sqlmodel/")),
+    ("token verification (PyJWT, cryptography)", ("/jwt/", "/cryptography/",
+                                                  "service_kit/tokens.py")),
+    ("HTTP client (httpx, httpcore, h11)", ("/httpx/", "/httpcore/", "/h11/")),
+    ("access log (logging, JSON)", ("/logging/", "/pythonjsonlogger/")),
+    ("request middleware (request id, metrics, body limit)", (
+        "service_kit/middleware.py", "service_kit/metrics.py", "/prometheus_client/",
+        "/starlette/middleware/", "/fastapi/middleware/", "fastapi/_body_limit.py",
+        "/fastapi/telemetry/",
+    )),
+    ("routing, validation, serialisation (FastAPI, Starlette, pydantic)", (
+        "/fastapi/", "/starlette/", "/pydantic/", "/pydantic_core/",
+    )),
+    ("thread pool (anyio, threading, queue)", ("/anyio/", "/threading.py", "/queue.py",
+                                               "/concurrent/")),
+    ("ASGI server and event loop (uvicorn, asyncio)", ("/uvicorn/", "/asyncio/", "/uvloop/",
+                                                       "/httptools/")),
+    ("service code", ("/src/user_service/", "/src/order_service/", "/src/service_kit/",
+                      "/peer_app.py", "/baseline_app.py")),
+]  # fmt: skip
+
+
+def layer_of(frames: list[str]) -> str:
+    """The layer of the innermost frame (the last) that belongs to one."""
+    for frame in reversed(frames):
+        for layer, marks in LAYERS:
+            if any(mark in frame for mark in marks):
+                return layer
+    return "other"
+
+
 def summarize(collapsed: str, top: int = 12) -> dict[str, Any]:
     inclusive: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     total = 0
     for line in collapsed.splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -79,6 +121,7 @@ def summarize(collapsed: str, top: int = 12) -> dict[str, Any]:
             continue
         count = int(count_text)
         total += count
+        layers[layer_of(stack.split(";"))] += count
         frames = [_FRAME.match(f) for f in stack.split(";")]
         comps = {component(m.group("path")) for m in frames if m}
         for comp in comps:
@@ -96,6 +139,7 @@ def summarize(collapsed: str, top: int = 12) -> dict[str, Any]:
         "samples": total,
         "components_inclusive_pct": share(inclusive),
         "leaf_self_pct": share(leaves),
+        "layers_pct": share(layers),
     }
 
 
@@ -107,6 +151,9 @@ def render(summaries: dict[str, Any]) -> str:
         )
         lines.append("  inclusive by component: " + ", ".join(
             f"{name} {pct}%" for name, pct in summary["components_inclusive_pct"]
+        ))  # fmt: skip
+        lines.append("  by layer (innermost known frame): " + ", ".join(
+            f"{name} {pct}%" for name, pct in summary.get("layers_pct", [])
         ))  # fmt: skip
         lines.append("  self time, top functions:")
         lines += [f"    {pct:5.1f}%  {name}" for name, pct in summary["leaf_self_pct"]]

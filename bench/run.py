@@ -157,11 +157,14 @@ def measure_interleaved(
     args: argparse.Namespace,
     results: dict[str, LoadResult],
     spans: dict[str, int],
+    profiles: dict[str, object],
+    workdir: Path,
 ) -> None:
     """Tracing off and on, A/B: both warmed up, then ROUNDS times an untraced run and a traced
     one of duration/ROUNDS each, so a neighbour's load falls on both alike. CPU and requests are
     summed per side; latency percentiles are the mean of the rounds'. ``spans``: what the
-    receiver got during the traced runs, per traced request."""
+    receiver got during the traced runs, per traced request. With ``--profile`` each side's
+    first round is sampled."""
     for scenario, url in pair:
         warm_up(url, scenario, args)
     spans_before = settled_span_count(stack)  # the warm-up's last batches in before counting
@@ -174,6 +177,10 @@ def measure_interleaved(
             servers = servers_of(stack, scenario)
             # each round a tag of its own: a POST script's keys and e-mails must be new
             args_of_round = [f"{a}r{round_}" if a.endswith(args.tag) else a for a in scenario.args]
+            sampler = None
+            if args.profile and round_ == 0:
+                stem = workdir / f"profile-{len(results)}-{len(profiles)}"
+                sampler = profile.start(servers, seconds, stem)
             before = sum(cpu_seconds(pid) for pid in servers.values())
             runs[scenario.name].append(
                 run_wrk(
@@ -185,6 +192,8 @@ def measure_interleaved(
                 )
             )
             cpu[scenario.name] += sum(cpu_seconds(pid) for pid in servers.values()) - before
+            if sampler is not None:
+                profiles[scenario.name] = profile.finish(sampler)
     spans[pair[1][0].name] = settled_span_count(stack) - spans_before
     for name, parts in runs.items():
         results[name] = combine(name, parts, cpu[name])
@@ -271,7 +280,7 @@ def bench(args: argparse.Namespace) -> int:
                 args=[f"t{a}" if a == tag else a for a in scenario.args],
             )
             pair = ((scenario, urls[scenario.target]), (traced, urls[traced.target]))
-            measure_interleaved(stack, pair, args, results, spans)
+            measure_interleaved(stack, pair, args, results, spans, profiles, workdir)
         # After the load: what each worker holds once it has served every scenario.
         rss = {
             name: [round(rss_mb(worker), 1) for worker in worker_pids(pid)]

@@ -156,3 +156,30 @@ def test_tracing_rows_put_each_traced_run_next_to_its_untraced_one() -> None:
     assert row["cpu_increase"] == 0.25
     assert row["spans_per_request"] == 2.0
     assert (row["rps_off"], row["rps_on"]) == (100.0, 80.0)
+
+
+def test_profile_layers_give_each_sample_to_its_innermost_known_layer() -> None:
+    sp = "/x/site-packages"
+    collapsed = (
+        # the driver: the statement's own C call, under SQLAlchemy
+        f"run ({sp}/uvicorn/main.py);execute ({sp}/sqlalchemy/engine/base.py);"
+        f"DefaultDialect.do_execute ({sp}/sqlalchemy/engine/default.py) 4\n"
+        # SQLAlchemy's Python above the driver
+        f"run ({sp}/uvicorn/main.py);_execute_context ({sp}/sqlalchemy/engine/base.py) 2\n"
+        # json.dumps of the access log: the log, not json
+        f"run ({sp}/uvicorn/main.py);emit (/usr/lib/python3.11/logging/__init__.py);"
+        "dumps (/usr/lib/python3.11/json/__init__.py) 1\n"
+        f"run ({sp}/uvicorn/main.py);verify (/w/libs/service-kit/src/service_kit/tokens.py);"
+        f"decode ({sp}/jwt/api_jwt.py) 1\n"
+        f"run ({sp}/uvicorn/main.py);send ({sp}/httpcore/_async/http11.py) 1\n"
+        f"run ({sp}/uvicorn/main.py) 1\n"
+    )
+    layers = dict(summarize(collapsed)["layers_pct"])
+    assert layers == {
+        "database driver (psycopg2, wait callback)": 40.0,
+        "SQL toolkit and ORM (SQLAlchemy, SQLModel)": 20.0,
+        "access log (logging, JSON)": 10.0,
+        "token verification (PyJWT, cryptography)": 10.0,
+        "HTTP client (httpx, httpcore, h11)": 10.0,
+        "ASGI server and event loop (uvicorn, asyncio)": 10.0,
+    }

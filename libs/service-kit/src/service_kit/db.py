@@ -52,7 +52,8 @@ import os
 import select
 import socket
 import time
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,27 +73,40 @@ class Sessions(sessionmaker[Session]):
     """The session factory: ``with sessions.begin() as session:`` is one unit of work that writes
     (docs/design.md, "One idiom each"); ``with sessions.read() as session:`` one that only reads.
 
-    A read runs on the same pool in autocommit: no ``BEGIN`` and no ``COMMIT`` round trips, one
-    per statement instead of two more per unit. Nothing is lost by it: under PostgreSQL's (and
-    our) default READ COMMITTED every statement takes its own snapshot anyway, in a transaction
-    or not, and a SELECT takes no lock worth holding. A read that must see one snapshot across
-    statements (REPEATABLE READ) would need ``begin()`` with that isolation level; none does.
+    A read runs in autocommit: no ``BEGIN`` and no ``COMMIT`` round trips, one per statement
+    instead of two more per unit. Nothing is lost by it: under PostgreSQL's (and our) default
+    READ COMMITTED every statement takes its own snapshot anyway, in a transaction or not, and a
+    SELECT takes no lock worth holding. A read that must see one snapshot across statements
+    (REPEATABLE READ) would need ``begin()`` with that isolation level; none does.
+
+    The read sets psycopg2's own ``autocommit`` flag on the checked-out connection and clears it
+    before the connection goes back to the pool (both are attribute writes: no round trip while
+    the isolation level stays the server's default). Not SQLAlchemy's
+    ``execution_options(isolation_level="AUTOCOMMIT")``: with psycopg2 that resets the level
+    when the connection is returned (``SET default_transaction_isolation TO DEFAULT``, a round
+    trip) and begins every later transaction with ``BEGIN ISOLATION LEVEL ...``; measured, it
+    cost more than it saved. On SQLite (local runs only) a read is a plain ``begin()``.
     """
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine, class_=Session, expire_on_commit=False)
-        # execution_options gives an engine sharing this one's pool; the pool resets the
-        # connection's autocommit when it is returned (SQLAlchemy "Setting Transaction
-        # Isolation Levels including DBAPI Autocommit"); psycopg2 sets it without a round trip.
-        self._reads = sessionmaker(
-            engine.execution_options(isolation_level="AUTOCOMMIT"),
-            class_=Session,
-            expire_on_commit=False,
-        )
+        self._autocommit = engine.dialect.name == "postgresql"
 
-    def read(self) -> AbstractContextManager[Session]:
+    @contextmanager
+    def read(self) -> Iterator[Session]:
         """A read-only unit of work: ``with sessions.read() as session:``."""
-        return self._reads.begin()
+        with self.begin() as session:
+            if not self._autocommit:
+                yield session
+                return
+            dbapi_connection = session.connection().connection.dbapi_connection
+            assert dbapi_connection is not None
+            dbapi_connection.autocommit = True
+            try:
+                yield session
+            finally:
+                if not dbapi_connection.closed:  # a broken one is dropped by the pool anyway
+                    dbapi_connection.autocommit = False
 
 
 logger = logging.getLogger(__name__)
