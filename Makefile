@@ -144,9 +144,16 @@ deploy: tools skaffold-tool ## Build and deploy the whole system (release shop) 
 	BASE_IMAGE=$(BASE_IMAGE) skaffold run -p local --namespace $(NS)
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks: the floor, the peer (template-style) and every endpoint side by side, targets, JSON (wrk; ~2 min)
+bench: $(STAMP) ## Benchmarks: the floor, the peer (template-style) and every endpoint side by side, targets, JSON (wrk; ~5 min)
 	@command -v wrk >/dev/null || { echo "error: wrk not found (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.run bench
+
+BEFORE ?= main
+AFTER ?= .
+.PHONY: bench-ab
+bench-ab: $(STAMP) ## CPU per request of two revisions, interleaved (BEFORE=main AFTER=. by default; ~5 min)
+	@command -v wrk >/dev/null || { echo "error: wrk not found (Debian: apt-get install wrk)"; exit 1; }
+	$(BIN)/python -m bench.ab --before $(BEFORE) --after $(AFTER)
 
 .PHONY: faults
 faults: $(STAMP) ## Fault drills through a fault-injecting proxy; fails if a drill misses its target (~1.5 min)

@@ -9,7 +9,7 @@ bound (setting ``DB_...``)      what it ends                                    
 ==============================  =====================================================  =========
 ``POOL_TIMEOUT``                the wait for a pooled connection                       SQLAlchemy
 ``CONNECT_TIMEOUT``             connecting, authentication included                    here
-``RESPONSE_TIMEOUT``            any one round trip (query, commit, the pre-ping)       here
+``RESPONSE_TIMEOUT``            any one round trip (query, commit, the idle ping)      here
 ``STATEMENT_TIMEOUT``           a statement that runs too long                         server
 ``LOCK_TIMEOUT``                a wait for a lock                                      server
 ``IDLE_IN_TRANSACTION_TIMEOUT`` a session that holds a transaction open, idle          server
