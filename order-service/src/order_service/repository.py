@@ -1,6 +1,6 @@
 """The only module that runs SQL: orders and their items, read and written in one session.
 
-Callers own the transaction (``with session.begin():``); these functions only flush. Every read
+Callers own the transaction (``with session.begin():``); these functions never commit. Every read
 is scoped to one buyer: there is no query here that returns another buyer's order.
 
 Every statement is Core, built once at import with bind parameters: SQLAlchemy then neither
