@@ -38,7 +38,7 @@ from bench._runtime import (
 )
 from bench.report import table
 from bench.run import RESULTS, Scenario, run_wrk, span, write_results
-from bench.stack import Seeded, Stack, seed_orders, seed_users
+from bench.stack import Seeded, Stack, seed_orders, seed_users, write_load_files
 from devtools.pgtemp import LocalPostgres, PgTempError
 
 SOURCES = ("libs/service-kit/src", "user-service/src", "order-service/src")
@@ -97,10 +97,7 @@ def bring_up(
     seeded = seed_users(stack.user_url, users, tag)
     orders = seed_orders(stack.order_url, seeded, users)
     admin = stack.admin_token()
-    workdir = procs.workdir
-    tokens, owned = workdir / f"tokens-{side.name}", workdir / f"owned-{side.name}"
-    tokens.write_text("".join(f"{seeded.tokens[u]}\n" for u in seeded))
-    owned.write_text("".join(f"/orders/{o} {seeded.tokens[b]}\n" for o, b in orders))
+    tokens, owned = write_load_files(procs.workdir, seeded, orders, suffix=f"-{side.name}")
     side.stack, side.users = stack, seeded
     side.urls = {"user-service": stack.user_url, "order-service": stack.order_url}
     side.scenarios = {

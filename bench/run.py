@@ -50,7 +50,7 @@ from bench.report import (
     tracing_table,
     verdict_table,
 )
-from bench.stack import PASSWORD, TRACED, Stack, seed_orders, seed_users
+from bench.stack import PASSWORD, TRACED, Stack, seed_orders, seed_users, write_load_files
 from devtools.pgtemp import PgTempError
 
 RESULTS = REPO / "bench" / "results"
@@ -229,11 +229,8 @@ def bench(args: argparse.Namespace) -> int:
         if users != list(range(users[0], users[-1] + 1)):
             raise BenchError("seeded user ids are not contiguous; random ids would hit 404s")
         admin = stack.admin_token()  # reads any user: the GET /users/{id} load
-        tokens_file, owned_file, emails_file = (workdir / n for n in ("tokens", "owned", "emails"))
-        tokens_file.write_text("".join(f"{users.tokens[u]}\n" for u in users))
-        owned_file.write_text(
-            "".join(f"/orders/{order} {users.tokens[buyer]}\n" for order, buyer in orders)
-        )
+        tokens_file, owned_file = write_load_files(workdir, users, orders)
+        emails_file = workdir / "emails"
         emails_file.write_text("".join(f"seed-{tag}-{i}@example.com\n" for i in range(len(users))))
         by_user = ["/users/", *span(users)]
         # The floor, the peer, then the services: the table reads in that order. The peer's read

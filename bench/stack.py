@@ -349,3 +349,14 @@ def seed_orders(url: str, users: Seeded, count: int) -> list[tuple[int, int]]:
             return await _gather_limited([post(i) for i in range(count)])
 
     return sorted(asyncio.run(post_all()))
+
+
+def write_load_files(
+    workdir: Path, users: Seeded, orders: list[tuple[int, int]], suffix: str = ""
+) -> tuple[Path, Path]:
+    """The wrk scripts' inputs: ``tokens`` (one seeded buyer's token per line: post_order.lua)
+    and ``owned`` (``/orders/<id> <its buyer's token>`` per line: get_owned.lua)."""
+    tokens, owned = workdir / f"tokens{suffix}", workdir / f"owned{suffix}"
+    tokens.write_text("".join(f"{users.tokens[u]}\n" for u in users))
+    owned.write_text("".join(f"/orders/{order} {users.tokens[buyer]}\n" for order, buyer in orders))
+    return tokens, owned
