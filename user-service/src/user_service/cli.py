@@ -32,6 +32,9 @@ def set_role(settings: Settings, email: str, role: Role) -> int:
     engine = make_engine(settings)
     try:
         changed = service.set_role(sessions=make_session_factory(engine), email=email, role=role)
+    except ValueError as exc:
+        print(f"user-service: {exc}", file=sys.stderr)
+        return 1
     finally:
         engine.dispose()
     if not changed:

@@ -24,11 +24,9 @@ from user_service.errors import (
     LoginThrottledError,
     UserNotFoundError,
 )
-from user_service.models import Role, UserCreate, UserPage, UserPublic
+from user_service.models import Role, UserCreate, UserPage, UserPublic, normalise_email
 from user_service.passwords import PASSWORD_MAX, PasswordHasher
 from user_service.throttle import LoginThrottle
-
-LOGIN_NAME_MAX = 320
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +60,13 @@ def authenticate(
     name that failed too often gets ``LoginThrottledError`` before any check. A correct password
     whose hash used older parameters is rehashed and stored.
     """
-    name = email.strip().lower()
+    try:
+        name = normalise_email(email)
+    except ValueError:  # no account can have it: no lookup, no throttle entry, no hash
+        raise InvalidCredentialsError() from None
     if (retry_after := throttle.retry_after(name)) is not None:
         raise LoginThrottledError(retry_after)
-    if len(name) > LOGIN_NAME_MAX or len(password) > PASSWORD_MAX:
+    if len(password) > PASSWORD_MAX:
         throttle.failure(name)
         raise InvalidCredentialsError()
     with sessions.read() as session:  # the factory keeps attributes loaded after the unit
@@ -120,6 +121,8 @@ def list_users(*, sessions: Sessions, limit: int, offset: int) -> UserPage:
 
 
 def set_role(*, sessions: Sessions, email: str, role: Role) -> bool:
-    """Grant or revoke admin (the CLI); False when no user has this email."""
+    """Grant or revoke admin (the CLI); False when no user has this email, ``ValueError`` when it
+    is not an email address."""
+    normalised = normalise_email(email)
     with sessions.begin() as session:
-        return repository.set_role(session=session, email=email.strip().lower(), role=role.value)
+        return repository.set_role(session=session, email=normalised, role=role.value)
