@@ -8,7 +8,11 @@ Each carries its status, slug and title (RFC 9457 problem details)::
     │   ├── EmailTakenError            409 /problems/email-taken
     │   ├── InvalidCredentialsError    401 /problems/invalid-credentials (the token endpoint: the
     │   │                                  same answer for a wrong password and an unknown email)
-    │   └── LoginThrottledError        429 /problems/too-many-login-failures + Retry-After
+    │   ├── LoginThrottledError        429 /problems/too-many-login-failures + Retry-After
+    │   ├── ClientRateLimitedError     429 /problems/too-many-requests + Retry-After (per client
+    │   │                                  address, on POST /token and POST /users)
+    │   └── PasswordChecksBusyError    503 /problems/password-checks-busy + Retry-After (the
+    │                                      hashing queue, or the throttle's table, is full)
     ├── AuthenticationRequiredError    401 /problems/authentication-required  (service_kit.auth)
     ├── TokenRejectedError             401 /problems/invalid-token            (service_kit.auth)
     ├── ForbiddenError                 403 /problems/forbidden                (service_kit.auth)
@@ -63,6 +67,28 @@ class LoginThrottledError(UserServiceError):
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, retry_after)
         super().__init__("Too many failed logins for this account; retry after Retry-After.")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ClientRateLimitedError(UserServiceError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__("Too many requests from this address; retry after Retry-After.")
+
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class PasswordChecksBusyError(UserServiceError):
+    status, slug, title = 503, "password-checks-busy", "Too many password checks"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__("Too many logins and registrations at once; retry after Retry-After.")
 
     def headers(self) -> dict[str, str] | None:
         return {"Retry-After": str(self.retry_after)}

@@ -1,6 +1,6 @@
 """The ASGI app: ``create_app()`` mounts user-service's routes on the kit's plumbing, with what
-identity needs: the signing keys, the verifier of its own tokens, the password hasher and the
-login throttle.
+identity needs: the signing keys, the verifier of its own tokens, the password hasher, the
+login throttle and the per-client limit of the password endpoints.
 
 Routers are mounted only here. Nothing runs at import time; migrations are a separate
 command (``user-service migrate``), never a side effect of starting the app.
@@ -18,6 +18,7 @@ from service_kit.tracing import Tracing
 from user_service.api import auth, users
 from user_service.config import Settings, get_settings
 from user_service.passwords import Argon2Params, PasswordHasher
+from user_service.ratelimit import ClientRateLimiter
 from user_service.signing import KeyRing
 from user_service.throttle import LoginThrottle
 
@@ -43,9 +44,18 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
             parallelism=settings.argon2_parallelism,
         ),
         max_concurrent=settings.password_hash_concurrency,
+        max_waiting=settings.password_hash_queue,
     )
     app.state.login_throttle = LoginThrottle(
-        max_failures=settings.login_max_failures, lockout=settings.login_lockout
+        max_failures=settings.login_max_failures,
+        lockout=settings.login_lockout,
+        max_lockout=settings.login_max_lockout,
+        max_entries=settings.login_table_size,
+    )
+    app.state.client_limiter = ClientRateLimiter(
+        rate=settings.client_rate,
+        burst=settings.client_burst,
+        max_clients=settings.client_table_size,
     )
     logger.info(
         "signing keys loaded", extra={"signing_kid": keyring.signing_kid, "kids": keyring.kids}

@@ -16,7 +16,7 @@ from user_service.errors import EmailTakenError
 from user_service.models import UserCreate
 from user_service.passwords import Argon2Params, PasswordHasher
 
-HASHER = PasswordHasher(Argon2Params(time_cost=1, memory_cost=8 * 1024))
+STORED = PasswordHasher(Argon2Params(time_cost=1, memory_cost=8 * 1024)).hash("a password")
 
 RACERS = 8
 
@@ -48,10 +48,10 @@ def test_racing_threads_with_own_connections_store_exactly_one_user(db_engine: E
     def attempt(i: int) -> str:
         barrier.wait(timeout=10)
         try:
-            service.create_user(
+            service.store_user(
                 sessions=sessions,
-                hasher=HASHER,
                 data=UserCreate(name=f"T{i}", email="thread@example.com", password=PASSWORD),
+                password_hash=STORED,
             )
         except EmailTakenError:
             return "taken"

@@ -1,4 +1,4 @@
-"""Argon2id hashing: what is stored, upgrades when parameters change, and the throttle."""
+"""Argon2id hashing: what is stored, upgrades when parameters change; the token signer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 from argon2 import extract_parameters
 
 from user_service.passwords import Argon2Params, PasswordHasher
-from user_service.throttle import LoginThrottle
 
 pytestmark = pytest.mark.unit
 
@@ -46,52 +45,6 @@ def test_verify_offers_a_rehash_when_the_parameters_changed() -> None:
 def test_verify_unknown_runs_a_real_check() -> None:
     hasher = PasswordHasher(CHEAP)
     hasher.verify_unknown("anything")  # returns nothing, raises nothing
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_throttle_locks_after_max_failures_and_a_success_clears() -> None:
-    clock = Clock()
-    throttle = LoginThrottle(max_failures=3, lockout=60, clock=clock)
-    for _ in range(2):
-        throttle.failure("ada@example.com")
-    assert throttle.retry_after("ada@example.com") is None
-    throttle.failure("ada@example.com")
-    assert throttle.retry_after("ada@example.com") == 60
-    assert throttle.retry_after("bob@example.com") is None
-    clock.now += 59.5
-    assert throttle.retry_after("ada@example.com") == 1
-    clock.now += 1
-    assert throttle.retry_after("ada@example.com") is None
-    throttle.success("ada@example.com")
-    for _ in range(2):
-        throttle.failure("ada@example.com")
-    assert throttle.retry_after("ada@example.com") is None
-
-
-def test_throttle_doubles_the_lockout_each_round_up_to_the_maximum() -> None:
-    clock = Clock()
-    throttle = LoginThrottle(max_failures=1, lockout=60, max_lockout=200, clock=clock)
-    seen = []
-    for _ in range(4):
-        throttle.failure("a")
-        seen.append(throttle.retry_after("a"))
-        clock.now += 1000
-    assert seen == [60, 120, 200, 200]
-
-
-def test_throttle_forgets_the_oldest_names_beyond_its_bound() -> None:
-    throttle = LoginThrottle(max_failures=1, lockout=60, max_entries=2, clock=Clock())
-    for name in ("a", "b", "c"):
-        throttle.failure(name)
-    assert throttle.retry_after("a") is None
-    assert throttle.retry_after("c") == 60
 
 
 def test_issued_tokens_carry_every_claim_and_the_signing_kid() -> None:

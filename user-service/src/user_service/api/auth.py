@@ -6,11 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
-from starlette.concurrency import run_in_threadpool
 
 from service_kit.deps import SessionsDep
 from user_service import service
-from user_service.api.deps import HasherDep, KeyRingDep, SettingsDep, ThrottleDep
+from user_service.api.deps import (
+    HasherDep,
+    KeyRingDep,
+    SettingsDep,
+    ThrottleDep,
+    limit_client,
+)
 from user_service.models import AccessToken, Role
 
 router = APIRouter(tags=["identity"])
@@ -21,11 +26,24 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
 @router.post(
     "/token",
     response_model=AccessToken,
+    dependencies=[Depends(limit_client)],
+    # the form's six fields at most (username, password, grant_type, scope, client_id,
+    # client_secret), never a file: a parser of anything else answers 400
+    form_limits={"max_fields": 6, "max_files": 0},
     responses={
+        400: {"description": "A form body that cannot be parsed", **_PROBLEM},
         401: {"description": "Wrong email or password (the same answer for both)", **_PROBLEM},
         422: {"description": "Missing form fields", **_PROBLEM},
-        429: {"description": "Too many failed logins for this email; see Retry-After", **_PROBLEM},
-        503: {"description": "Database unavailable", **_PROBLEM},
+        429: {
+            "description": "Too many failed logins for this email, or too many requests from "
+            "this address; see Retry-After",
+            **_PROBLEM,
+        },
+        503: {
+            "description": "Database unavailable, or too many password checks at once; see "
+            "Retry-After",
+            **_PROBLEM,
+        },
     },
 )
 async def issue_token(
@@ -38,8 +56,7 @@ async def issue_token(
     response: Response,
 ) -> AccessToken:
     """Exchange an email (``username``) and password for a short-lived access token."""
-    who = await run_in_threadpool(
-        service.authenticate,
+    who = await service.authenticate(
         sessions=sessions,
         hasher=hasher,
         throttle=throttle,

@@ -6,19 +6,21 @@ user (what order-service asks, relaying its caller's token), any user and the li
 Routes are ``async def`` and send their unit of work to the thread pool themselves, once
 (``run_in_threadpool``): a sync route would cost a second trip, FastAPI's validation of the
 response, which for a sync route it also runs in the pool (docs/design.md, "One idiom each").
+Registering awaits the service, which hashes on the hasher's own capacity; it is rate-limited per
+client address.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from service_kit.deps import SessionsDep
 from service_kit.openapi import problem_responses
 from user_service import service
-from user_service.api.deps import HasherDep, PrincipalDep
+from user_service.api.deps import HasherDep, PrincipalDep, limit_client
 from user_service.models import UserCreate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -31,6 +33,11 @@ _PROBLEMS = {
     403: "The token does not allow this read",
     404: "No such user",
     409: "Email already registered",
+    429: "Too many requests from this address; see Retry-After",
+}
+_REGISTER_PROBLEMS = {
+    **_PROBLEMS,
+    503: "Database unavailable, or too many password checks at once; see Retry-After",
 }
 
 
@@ -38,13 +45,14 @@ _PROBLEMS = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=problem_responses(_PROBLEMS, 409, 413, 422, 503),
+    dependencies=[Depends(limit_client)],
+    responses=problem_responses(_REGISTER_PROBLEMS, 409, 413, 422, 429, 503),
 )
 async def create_user(
     data: UserCreate, sessions: SessionsDep, hasher: HasherDep, response: Response
 ) -> UserPublic:
     """Register: name, email and a password of 8-128 characters (stored as an Argon2id hash)."""
-    user = await run_in_threadpool(service.create_user, sessions=sessions, hasher=hasher, data=data)
+    user = await service.create_user(sessions=sessions, hasher=hasher, data=data)
     response.headers["Location"] = f"/users/{user.id}"
     return user
 
