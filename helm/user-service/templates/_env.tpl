@@ -2,6 +2,26 @@
 {{- define "user-service.env" -}}
 - name: USER_SERVICE_KEYS_DIR
   value: /var/run/secrets/user-service/signing-keys
+{{- with .Values.limits }}
+- name: USER_SERVICE_LOGIN_MAX_FAILURES
+  value: {{ .loginMaxFailures | quote }}
+- name: USER_SERVICE_LOGIN_LOCKOUT
+  value: {{ .loginLockout | quote }}
+- name: USER_SERVICE_LOGIN_MAX_LOCKOUT
+  value: {{ .loginMaxLockout | quote }}
+- name: USER_SERVICE_LOGIN_TABLE_SIZE
+  value: {{ .loginTableSize | int | quote }}
+- name: USER_SERVICE_PASSWORD_HASH_CONCURRENCY
+  value: {{ .passwordHashConcurrency | quote }}
+- name: USER_SERVICE_PASSWORD_HASH_QUEUE
+  value: {{ .passwordHashQueue | quote }}
+- name: USER_SERVICE_CLIENT_RATE
+  value: {{ .clientRate | quote }}
+- name: USER_SERVICE_CLIENT_BURST
+  value: {{ .clientBurst | int | quote }}
+- name: USER_SERVICE_CLIENT_TABLE_SIZE
+  value: {{ .clientTableSize | int | quote }}
+{{- end }}
 {{- end }}
 
 {{/* The Secret with the token signing keys: signingKeys.existingSecret, else the chart's. */}}
