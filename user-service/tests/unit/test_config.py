@@ -28,3 +28,8 @@ def test_settings_are_read_from_prefixed_environment(monkeypatch: pytest.MonkeyP
     settings = Settings()
     assert (settings.port, settings.database_url) == (9000, "postgresql+psycopg2://app:pw@db/users")
     assert not settings.uses_default_database
+
+
+def test_a_max_lockout_shorter_than_the_first_lockout_is_refused() -> None:
+    with pytest.raises(ValueError, match="login_max_lockout must be at least login_lockout"):
+        Settings(login_lockout=120, login_max_lockout=60)
