@@ -28,7 +28,7 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
     response_model=AccessToken,
     dependencies=[Depends(limit_client)],
     # the form's six fields at most (username, password, grant_type, scope, client_id,
-    # client_secret), never a file: a parser of anything else answers 400
+    # client_secret) and never a file: more is a 400 before anything is stored
     form_limits={"max_fields": 6, "max_files": 0},
     responses={
         400: {"description": "A form body that cannot be parsed", **_PROBLEM},
