@@ -64,7 +64,7 @@ run-order: $(STAMP) ## Run order-service alone (it finds user-service at 127.0.0
 	HOST=$(HOST) USER_PORT=$(USER_PORT) ORDER_PORT=$(ORDER_PORT) scripts/run-local.sh order
 
 .PHONY: tools
-tools: $(STAMP) ## Check (and where possible install) helm, kubectl and the PostgreSQL binaries the tests use
+tools: $(STAMP) ## Check (and where possible install) helm and kubectl, the chart and manifest tests' tools
 	scripts/ensure-tools.sh "$(TOOLS)" "$(SHARED)"
 
 SKAFFOLD_VERSION ?= v2.19.0

@@ -14,7 +14,8 @@ service as a DML-only role, as in a deployment), and a CLI for shell scripts::
 
 prints ``export POSTGRES_URL=...`` (the superuser's URL), ``export USERS_URL=...`` (with
 ``--roles`` the app role's, and ``USERS_OWNER_URL`` the owner's), then ``# postgres ready``, and
-stays in the foreground until SIGTERM, SIGINT or SIGHUP, when it stops the server.
+stays in the foreground until SIGTERM, SIGINT or SIGHUP, or until its parent exits, when it
+stops the server.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -273,7 +275,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()
             where = data or "a throw-away directory"
             print(f"postgres: PostgreSQL (pid {pg.pid}) on {where}", file=sys.stderr)
-            stopping.wait()
+            # Also stop when the script that started this one is gone (killed, or its own
+            # cleanup cut short): a server nobody holds would otherwise outlive it.
+            parent = os.getppid()
+            while not stopping.wait(1.0) and os.getppid() == parent:
+                pass
     except PostgresError as exc:
         print(f"postgres: error: {exc}", file=sys.stderr)
         return 3

@@ -51,6 +51,7 @@ pids=() pg_pid=""
 # shellcheck disable=SC2329  # called by the traps below
 stop() {
   trap - INT TERM EXIT
+  trap '' PIPE  # `make run | tee log` and Ctrl-C: tee is gone, the cleanup must still finish
   local alive=()
   for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
   if [ ${#alive[@]} -gt 0 ]; then
