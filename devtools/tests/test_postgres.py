@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,3 +109,19 @@ def test_cli_prints_database_urls_then_stops_the_server_on_sigterm(tmp_path: Pat
     assert proc.returncode == 0, stderr
     assert not (tmp_path / "pg" / "postmaster.pid").exists()
     assert (tmp_path / "pg" / "PG_VERSION").exists()  # kept
+
+
+def test_cli_stops_the_server_when_the_script_that_started_it_is_gone(tmp_path: Path) -> None:
+    """A killed script (or one whose cleanup was cut short) must not leave a server behind."""
+    env_file = tmp_path / "env"
+    script = (
+        f"{sys.executable} -m devtools.postgres --data {tmp_path / 'pg'} >{env_file} 2>&1 &\n"
+        f"until grep -q '# postgres ready' {env_file}; do sleep 0.1; done\n"
+    )
+    subprocess.run(["bash", "-c", script], cwd=REPO, check=True, timeout=120)  # then it exits
+    pid_file = tmp_path / "pg" / "postmaster.pid"
+    for _ in range(150):
+        if not pid_file.exists():
+            break
+        time.sleep(0.1)
+    assert not pid_file.exists(), "the server outlived the script that started it"
