@@ -205,7 +205,8 @@ def _admin_url(server: PostgresServer) -> str:
 
 
 def _configure(admin_url: str, settings: Mapping[str, str]) -> bool:
-    """Write ``settings`` with ALTER SYSTEM and reload; True when a restart is still needed."""
+    """Write ``settings`` with ALTER SYSTEM and reload; True when one only takes effect on a
+    restart."""
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
@@ -214,13 +215,17 @@ def _configure(admin_url: str, settings: Mapping[str, str]) -> bool:
                     raise ValueError(f"setting {key!r} is not a PostgreSQL setting name")
                 quoted = value.replace("'", "''")
                 conn.execute(text(f"ALTER SYSTEM SET {key} = '{quoted}'"))
-            conn.execute(text("SELECT pg_reload_conf()"))
-            pending = conn.execute(
-                text("SELECT count(*) FROM pg_settings WHERE pending_restart")
+            conn.execute(text("SELECT pg_reload_conf()"))  # asynchronous: the server's turn
+            restart = conn.execute(  # a setting only a start reads (max_connections, ...)
+                text(
+                    "SELECT count(*) FROM pg_settings"
+                    " WHERE name = ANY(:names) AND context = 'postmaster'"
+                ),
+                {"names": list(settings)},
             ).scalar_one()
     finally:
         engine.dispose()
-    return bool(pending)
+    return bool(restart)
 
 
 def _database_name(value: str) -> str:

@@ -73,8 +73,8 @@ class ServiceSettings(BaseSettings):
             url = url.set(drivername="postgresql+psycopg2")
         if url.get_backend_name() != "postgresql":
             raise ValueError(
-                f"database_url must be a postgresql:// URL, not {url.drivername}:// (the services "
-                "run on PostgreSQL only; `make run` starts one)"
+                "database_url must be a postgresql:// URL (the services run on PostgreSQL only; "
+                "`make run` starts one)"
             )
         if url.password is not None and str(url.password).lower() in _PLACEHOLDER_PASSWORDS:
             raise ValueError("database_url carries a placeholder password; set a real secret")

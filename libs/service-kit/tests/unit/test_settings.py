@@ -74,7 +74,9 @@ def test_invalid_setting_is_refused(
 def test_a_database_url_other_than_postgresql_is_refused_with_the_reason(
     settings_class: type[ServiceSettings], url: str
 ) -> None:
-    with pytest.raises(ValidationError, match=r"must be a postgresql:// URL, not \w"):
+    with pytest.raises(
+        ValidationError, match=r"must be a postgresql:// URL \(the services run on PostgreSQL only"
+    ):
         settings_class(database_url=url)
 
 
