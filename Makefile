@@ -52,7 +52,7 @@ lock: ## Re-pin constraints.txt from a fresh resolve of the declared dependencie
 	rm -rf .lock-venv
 
 .PHONY: run
-run: $(STAMP) ## Run both services on 127.0.0.1 (embedded SQLite unless *_DATABASE_URL is set); Ctrl-C stops both
+run: $(STAMP) ## Run both services on 127.0.0.1 (embedded PostgreSQL, data in .data/, unless *_DATABASE_URL is set); Ctrl-C stops all
 	HOST=$(HOST) USER_PORT=$(USER_PORT) ORDER_PORT=$(ORDER_PORT) scripts/run-local.sh both
 
 .PHONY: run-user
@@ -64,7 +64,7 @@ run-order: $(STAMP) ## Run order-service alone (it finds user-service at 127.0.0
 	HOST=$(HOST) USER_PORT=$(USER_PORT) ORDER_PORT=$(ORDER_PORT) scripts/run-local.sh order
 
 .PHONY: tools
-tools: $(STAMP) ## Check (and where possible install) helm, kubectl and the PostgreSQL binaries the tests use
+tools: $(STAMP) ## Check (and where possible install) helm and kubectl, the chart and manifest tests' tools
 	scripts/ensure-tools.sh "$(TOOLS)" "$(SHARED)"
 
 SKAFFOLD_VERSION ?= v2.19.0

@@ -24,7 +24,7 @@ from typing import IO
 
 import httpx
 
-from devtools.pgtemp import LocalPostgres
+from devtools.postgres import Postgres, embedded
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -131,15 +131,13 @@ def wait_ready(url: str, proc: ManagedProcess, timeout: float = 60.0) -> None:
     raise BenchError(f"{proc.name} not ready at {url} after {timeout:.0f} s:\n{proc.log_tail()}")
 
 
-def local_postgres() -> LocalPostgres:
-    """The run's throw-away PostgreSQL (``devtools.pgtemp``: durability off, 127.0.0.1).
+def local_postgres() -> contextlib.AbstractContextManager[Postgres]:
+    """The run's throw-away PostgreSQL (``devtools.postgres``: durability off, a Unix socket).
 
     Durability is off: the bench measures the services' CPU cost, not the disk of a shared
     machine. ``max_connections`` leaves room for every pool.
     """
-    return LocalPostgres(
-        prefix="bench-pg-", settings={"max_connections": "200", "shared_buffers": "128MB"}
-    )
+    return embedded(settings={"max_connections": "200", "shared_buffers": "128MB"})
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:

@@ -39,7 +39,7 @@ from bench._runtime import (
 from bench.report import table
 from bench.run import RESULTS, Scenario, run_wrk, span, write_results
 from bench.stack import Seeded, Stack, seed_orders, seed_users, write_load_files
-from devtools.pgtemp import LocalPostgres, PgTempError
+from devtools.postgres import Postgres, PostgresError
 
 SOURCES = ("libs/service-kit/src", "user-service/src", "order-service/src")
 SCENARIOS = ("user GET /users/{id}", "order POST /orders", "order GET /orders/{id}")
@@ -81,7 +81,7 @@ def checkout(revision: str, into: Path) -> Path:
 
 
 def bring_up(
-    side: Side, pg: LocalPostgres, procs: Processes, users: int, overrides: dict[str, str]
+    side: Side, pg: Postgres, procs: Processes, users: int, overrides: dict[str, str]
 ) -> None:
     pythonpath = ":".join(str(side.root / s) for s in SOURCES)
     stack = Stack(
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 sides.append(Side(label, revision, checkout(revision, into)))
             workdir = Path(tempfile.mkdtemp(prefix="bench-ab-run-"))
             with local_postgres() as pg, Processes(workdir) as procs:
-                print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; logs in {workdir}", flush=True)
+                print(f"==> PostgreSQL (pid {pg.pid}); logs in {workdir}", flush=True)
                 for side in sides:
                     print(f"==> {side.name}: {side.revision} ({side.root})", flush=True)
                     bring_up(side, pg, procs, args.users, per_side[side.name])
@@ -209,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                                 flush=True,
                             )
                             one_run(side, name, args.seconds, args.connections, round_)
-    except (BenchError, PgTempError) as exc:
+    except (BenchError, PostgresError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

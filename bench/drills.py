@@ -322,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="faults-run-"))
     with local_postgres() as pg, Processes(workdir) as procs:
         stack = Stack(pg=pg, procs=procs, overrides=dict(kv.split("=", 1) for kv in args.set))
-        print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; migrating; logs in {workdir}", flush=True)
+        print(f"==> PostgreSQL (pid {pg.pid}); migrating; logs in {workdir}", flush=True)
         stack.migrate()
         stack.start_user_service()
         stack.start_proxy()

@@ -51,7 +51,7 @@ from bench.report import (
     verdict_table,
 )
 from bench.stack import PASSWORD, TRACED, Stack, seed_orders, seed_users, write_load_files
-from devtools.pgtemp import PgTempError
+from devtools.postgres import PostgresError
 
 RESULTS = REPO / "bench" / "results"
 ROUNDS = 2  # A/B rounds of the tracing comparison
@@ -214,7 +214,7 @@ def bench(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-run-"))
     with local_postgres() as pg, Processes(workdir) as procs:
         stack = Stack(pg=pg, procs=procs, overrides=dict(kv.split("=", 1) for kv in args.set))
-        print(f"==> PostgreSQL on 127.0.0.1:{pg.port}; migrating; logs in {workdir}", flush=True)
+        print(f"==> PostgreSQL (pid {pg.pid}); migrating; logs in {workdir}", flush=True)
         stack.migrate()
         with_orders = selected(args, "order POST /orders") or selected(args, "order GET /orders")
         stack.start_user_service()
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
             from bench.drills import run as run_drills
 
             return run_drills(args)
-    except (BenchError, PgTempError) as exc:
+    except (BenchError, PostgresError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

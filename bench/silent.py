@@ -94,8 +94,8 @@ def frozen(pids: Callable[[], list[int]]) -> Iterator[list[int]]:
 
 def postgres_pids(stack: Stack) -> list[int]:
     """The postmaster (from its pid file) and its children: every process of the server."""
-    assert stack.pg.root is not None
-    postmaster = int((stack.pg.root / "data" / "postmaster.pid").read_text().split()[0])
+    postmaster = stack.pg.pid
+    assert postmaster is not None
     return [postmaster, *children_of(postmaster)]
 
 

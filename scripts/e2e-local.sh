@@ -3,9 +3,9 @@
 # local processes on free 127.0.0.1 ports, each on its own PostgreSQL database.
 #
 # Databases: USER_SERVICE_DATABASE_URL and ORDER_SERVICE_DATABASE_URL when both are set, else a
-# throw-away PostgreSQL started here by `python -m devtools.pgtemp --roles` (local server binaries:
-# PG_BINDIR, pg_config or /usr/lib/postgresql/*/bin) and deleted at the end: each database owned by
-# its own role (migrations) and served as a DML-only role, as in a deployment. user-service signs
+# throw-away PostgreSQL started here by `python -m devtools.postgres --roles` (the pip-installed
+# server) and deleted at the end: each database owned by its own role (migrations) and served as a
+# DML-only role, as in a deployment. user-service signs
 # with a key generated into the artifacts folder. The services start
 # through scripts/run-local.sh (migrations first); their logs go to .e2e-artifacts/local/.
 # Traces: both services export over OTLP/HTTP to the receiver the test run starts on a free port
@@ -43,18 +43,18 @@ trap 'exit 143' TERM
 if [ -n "${USER_SERVICE_DATABASE_URL:-}" ] && [ -n "${ORDER_SERVICE_DATABASE_URL:-}" ]; then
   echo "==> using the given USER_SERVICE_DATABASE_URL and ORDER_SERVICE_DATABASE_URL"
 else
-  # devtools.pgtemp stays in the foreground until SIGTERM, then stops the server and deletes it.
-  "$BIN/python" -m devtools.pgtemp --roles --database users --database orders \
-    --keep-log "$ARTIFACTS/postgres.log" >"$ARTIFACTS/pgtemp.env" 2>"$ARTIFACTS/pgtemp.log" &
+  # devtools.postgres stays in the foreground until SIGTERM, then stops the server and deletes it.
+  "$BIN/python" -m devtools.postgres --roles --database users --database orders \
+    --keep-log "$ARTIFACTS/postgres.log" >"$ARTIFACTS/postgres.env" 2>"$ARTIFACTS/postgres.err" &
   pg_pid=$!
-  until grep -qx '# pgtemp ready' "$ARTIFACTS/pgtemp.env"; do
-    kill -0 "$pg_pid" 2>/dev/null || { cat "$ARTIFACTS/pgtemp.log" >&2; die "no throw-away \
+  until grep -qx '# postgres ready' "$ARTIFACTS/postgres.env"; do
+    kill -0 "$pg_pid" 2>/dev/null || { cat "$ARTIFACTS/postgres.err" >&2; die "no throw-away \
 PostgreSQL (or set USER_SERVICE_DATABASE_URL and ORDER_SERVICE_DATABASE_URL)"; }
     sleep 0.1
   done
   # shellcheck source=/dev/null
-  . "$ARTIFACTS/pgtemp.env"
-  echo "==> throw-away PostgreSQL at $PGTEMP_URL (devtools.pgtemp, pid $pg_pid)"
+  . "$ARTIFACTS/postgres.env"
+  echo "==> throw-away PostgreSQL at $POSTGRES_URL (devtools.postgres, pid $pg_pid)"
   export USER_SERVICE_DATABASE_URL=$USERS_URL ORDER_SERVICE_DATABASE_URL=$ORDERS_URL
   export USER_SERVICE_OWNER_DATABASE_URL=$USERS_OWNER_URL
   export ORDER_SERVICE_OWNER_DATABASE_URL=$ORDERS_OWNER_URL

@@ -19,14 +19,6 @@ fi
 command -v kubectl >/dev/null 2>&1 \
   || missing+=("kubectl with kustomize (Debian: apt-get install kubernetes-client)")
 
-pg_found=""
-for d in "${PG_BINDIR:-}" "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
-  if [ -n "$d" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then pg_found="$d"; break; fi
-done
-if [ -z "$pg_found" ] && [ -z "${TEST_DATABASE_URL:-}" ]; then
-  missing+=("PostgreSQL server binaries (Debian: apt-get install postgresql), or set TEST_DATABASE_URL")
-fi
-
 if [ ! -x "$shared/tools/validate-skaffold" ] && ! command -v skaffold >/dev/null 2>&1; then
   missing+=("a skaffold schema check: skaffold itself, or SHARED=<dir with tools/validate-skaffold>")
 fi
@@ -36,4 +28,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   printf '  - %s\n' "${missing[@]}" >&2
   exit 1
 fi
-echo "tools: helm $(helm version --short 2>/dev/null), kubectl, PostgreSQL ${pg_found:-via TEST_DATABASE_URL}"
+echo "tools: helm $(helm version --short 2>/dev/null), kubectl (PostgreSQL: the pip-installed server)"

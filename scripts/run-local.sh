@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs user-service and order-service as local processes (what `make run` does).
 #   scripts/run-local.sh [user|order|both]      (default: both; `make run-user`, `make run-order`)
-# Each service uses its *_DATABASE_URL when set, else an embedded SQLite file in .data/.
-# Migrations run first (an explicit step, as in a deploy). On PostgreSQL, least privilege: give
-# *_OWNER_DATABASE_URL (the role owning the database) too, and migrations run as that owner and
-# grant the role of *_DATABASE_URL DML only; the service then serves as that role.
+# Each service uses its *_DATABASE_URL when set, else a database of the embedded PostgreSQL
+# (python -m devtools.postgres: the pip-installed server) whose data stays in .data/postgres
+# between runs; it starts with the services and stops after them.
+# Migrations run first (an explicit step, as in a deploy), with least privilege: with
+# *_OWNER_DATABASE_URL (the role owning the database) given too, or on the embedded server,
+# migrations run as that owner and grant the role of *_DATABASE_URL DML only; the service then
+# serves as that role.
 # user-service signs tokens with the keys in USER_SERVICE_KEYS_DIR (default .data/keys); the first
 # start generates one there (`user-service generate-key`), later starts reuse it. One service stopping (or crashing) does
 # not stop the other: that is how order-service's behaviour without user-service can be watched.
@@ -23,8 +26,6 @@ HOST="${HOST:-127.0.0.1}"
 USER_PORT="${USER_PORT:-8001}"
 ORDER_PORT="${ORDER_PORT:-8002}"
 mkdir -p .data
-export USER_SERVICE_DATABASE_URL="${USER_SERVICE_DATABASE_URL:-sqlite:///$PWD/.data/user-service.db}"
-export ORDER_SERVICE_DATABASE_URL="${ORDER_SERVICE_DATABASE_URL:-sqlite:///$PWD/.data/order-service.db}"
 export ORDER_SERVICE_USER_SERVICE_URL="${ORDER_SERVICE_USER_SERVICE_URL:-http://$HOST:$USER_PORT}"
 export USER_SERVICE_KEYS_DIR="${USER_SERVICE_KEYS_DIR:-$PWD/.data/keys}"
 
@@ -46,6 +47,54 @@ for svc in "${services[@]}"; do
   fi
 done
 
+pids=() pg_pid=""
+# shellcheck disable=SC2329  # called by the traps below
+stop() {
+  trap - INT TERM EXIT
+  trap '' PIPE  # `make run | tee log` and Ctrl-C: tee is gone, the cleanup must still finish
+  local alive=()
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+  if [ ${#alive[@]} -gt 0 ]; then
+    echo "==> stopping (pids ${alive[*]})"
+    kill -TERM "${alive[@]}" 2>/dev/null || true
+    wait "${alive[@]}" 2>/dev/null || true
+  fi
+  if [ -n "$pg_pid" ] && kill -0 "$pg_pid" 2>/dev/null; then  # after the services: they use it
+    echo "==> stopping PostgreSQL (data kept in .data/postgres)"
+    kill -TERM "$pg_pid" 2>/dev/null || true
+    wait "$pg_pid" 2>/dev/null || true
+  fi
+}
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap stop EXIT
+
+embedded=()
+for svc in "${services[@]}"; do
+  url_var="${svc^^}_SERVICE_DATABASE_URL"
+  [ -n "${!url_var:-}" ] || embedded+=("$svc")
+done
+if [ ${#embedded[@]} -gt 0 ]; then
+  echo "==> starting PostgreSQL (embedded; data in .data/postgres)"
+  # In the foreground until SIGTERM; a background job ignores SIGINT, so Ctrl-C stops the
+  # services first and stop() this server after them.
+  rm -f ".data/postgres-$WHICH.env"
+  python -m devtools.postgres --data .data/postgres --roles --database users --database orders \
+    >".data/postgres-$WHICH.env" 2>".data/postgres-$WHICH.log" &
+  pg_pid=$!
+  until grep -qx "# postgres ready" ".data/postgres-$WHICH.env" 2>/dev/null; do
+    kill -0 "$pg_pid" 2>/dev/null || { cat ".data/postgres-$WHICH.log" >&2; echo "error: PostgreSQL did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  # shellcheck source=/dev/null
+  . ".data/postgres-$WHICH.env"
+  for svc in "${embedded[@]}"; do  # databases users and orders: USERS_URL, USERS_OWNER_URL...
+    app_var="${svc^^}S_URL" owner_var="${svc^^}S_OWNER_URL"
+    export "${svc^^}_SERVICE_DATABASE_URL=${!app_var}"
+    export "${svc^^}_SERVICE_OWNER_DATABASE_URL=${!owner_var}"
+  done
+fi
+
 redact() { sed -E 's#//[^@/]*@#//***@#' <<<"$1"; }
 url_user() { python3 -c 'import sys, urllib.parse; print(urllib.parse.urlsplit(sys.argv[1]).username or "")' "$1"; }
 for svc in "${services[@]}"; do
@@ -66,22 +115,6 @@ if [[ " ${services[*]} " == *" user "* ]]; then
     echo "    (first start: a signing key for user-service's tokens, kept for the next starts)"
   fi
 fi
-
-pids=()
-# shellcheck disable=SC2329  # called by the traps below
-stop() {
-  trap - INT TERM EXIT
-  local alive=()
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
-  if [ ${#alive[@]} -gt 0 ]; then
-    echo "==> stopping (pids ${alive[*]})"
-    kill -TERM "${alive[@]}" 2>/dev/null || true
-    wait "${alive[@]}" 2>/dev/null || true
-  fi
-}
-trap 'stop; exit 130' INT
-trap 'stop; exit 143' TERM
-trap stop EXIT
 
 declare -A name_of=()
 for svc in "${services[@]}"; do

@@ -18,7 +18,7 @@ class ExampleSettings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="EXAMPLE_SERVICE_")
 
-    database_url: str = Field(default="sqlite:///./.data/example-service.db", repr=False)
+    database_url: str = Field(default="postgresql://localhost/example_service", repr=False)
     port: int = Field(default=8000, ge=1, le=65535)
 
 

@@ -85,7 +85,6 @@ class Order(SQLModel, table=True):
             "ix_orders_keyed_created_at",
             "created_at",
             postgresql_where=text("idempotency_key IS NOT NULL"),
-            sqlite_where=text("idempotency_key IS NOT NULL"),
         ),
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from order_service.models import IDEMPOTENCY_CONSTRAINT, Order, OrderItem
+from service_kit.db import unique_violation
 from service_kit.timestamps import utc_now
 
 _orders = Order.__table__  # type: ignore[attr-defined]
@@ -127,7 +128,7 @@ def add_order(
             },
         ).scalar_one()  # the unique constraint on the key decides a race, here
     except IntegrityError as exc:
-        if idempotency_key is not None and _is_idempotency_conflict(exc):
+        if idempotency_key is not None and unique_violation(exc, IDEMPOTENCY_CONSTRAINT):
             raise IdempotencyKeyTakenError from exc
         raise
     order = Order(
@@ -190,7 +191,7 @@ def release_expired_keys(*, session: Session, before: datetime, key: str | None,
     """Forget the idempotency keys (and request hashes) of orders placed before ``before``:
     ``key`` itself if it is one of them (so it can be used again), and up to ``limit`` others,
     oldest first. The orders stay. Rows another transaction is purging are skipped, not waited
-    for (PostgreSQL's SKIP LOCKED; SQLite has one writer anyway). Returns how many were purged.
+    for (SKIP LOCKED). Returns how many were purged.
     """
     if key is None:
         result = session.execute(_PURGE, {"before": before, "limit": limit})
@@ -215,10 +216,3 @@ def _with_items(session: Session, orders: list[Order]) -> list[OrderRows]:
         for row in session.execute(_ITEMS_OF, {"order_ids": list(by_order)}):
             by_order[row.order_id].append(OrderItem(**row._mapping))
     return [OrderRows(order=order, items=by_order.get(order.id or 0, [])) for order in orders]
-
-
-def _is_idempotency_conflict(exc: IntegrityError) -> bool:
-    diag = getattr(exc.orig, "diag", None)  # psycopg2 names the constraint
-    if diag is not None and getattr(diag, "constraint_name", None):
-        return bool(diag.constraint_name == IDEMPOTENCY_CONSTRAINT)
-    return "orders.idempotency_key" in str(exc.orig)  # SQLite names the columns

@@ -1,9 +1,8 @@
-"""`order-service migrate`: PostgreSQL and the embedded SQLite default, idempotent."""
+"""`order-service migrate`: the tables, the version table and the CLI command, idempotent."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, inspect, text
@@ -34,17 +33,17 @@ def test_migrate_creates_the_tables_and_its_own_version_table_on_postgresql(
         engine.dispose()
 
 
-def test_migrate_command_works_on_the_embedded_sqlite_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_migrate_command_migrates_the_database_of_the_environment(
+    create_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "nested" / "order-service.db"
-    monkeypatch.setenv("ORDER_SERVICE_DATABASE_URL", f"sqlite:///{db}")
+    url = create_database("order_migrate_cli")
+    monkeypatch.setenv("ORDER_SERVICE_DATABASE_URL", url)
     get_settings.cache_clear()
     try:
         assert main(["migrate"]) == 0
     finally:
         get_settings.cache_clear()
-    engine = create_engine(f"sqlite:///{db}")
+    engine = create_engine(url)
     try:
         assert {"orders", "order_items"} <= set(inspect(engine).get_table_names())
     finally:

@@ -16,7 +16,8 @@ from pydantic_settings import SettingsConfigDict
 
 from service_kit.settings import ServiceSettings
 
-DEFAULT_DATABASE_URL = "sqlite:///./.data/user-service.db"
+# libpq's conventions: the local server, as the OS user; `make run` passes its own server's URL.
+DEFAULT_DATABASE_URL = "postgresql://localhost/user_service"
 
 
 class Settings(ServiceSettings):

@@ -14,6 +14,7 @@ from sqlalchemy import RowMapping, bindparam, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from service_kit.db import unique_violation
 from user_service.errors import EmailTakenError
 from user_service.models import User, UserCreate, UserPublic
 
@@ -32,7 +33,7 @@ def create_user(*, session: Session, data: UserCreate, password_hash: str) -> Us
     try:
         session.flush()
     except IntegrityError as exc:
-        if _is_email_violation(exc):
+        if unique_violation(exc, EMAIL_CONSTRAINT):
             raise EmailTakenError() from exc
         raise
     return user
@@ -61,10 +62,3 @@ def list_users(*, session: Session, limit: int, offset: int) -> tuple[Sequence[U
     items = session.exec(select(User).order_by(col(User.id)).limit(limit).offset(offset)).all()
     total = session.exec(select(func.count()).select_from(User)).one()
     return items, total
-
-
-def _is_email_violation(exc: IntegrityError) -> bool:
-    diag = getattr(exc.orig, "diag", None)  # psycopg2
-    if diag is not None:
-        return getattr(diag, "constraint_name", None) == EMAIL_CONSTRAINT
-    return "UNIQUE constraint failed: users.email" in str(exc.orig)  # sqlite3

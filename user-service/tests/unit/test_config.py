@@ -2,7 +2,7 @@
 
 import pytest
 
-from user_service.config import DEFAULT_DATABASE_URL, Settings
+from user_service.config import Settings
 
 
 @pytest.fixture(autouse=True)
@@ -16,8 +16,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_defaults_match_the_design() -> None:
     settings = Settings()
-    assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///./.data/user-service.db"
-    assert settings.uses_default_database
+    assert settings.database_url == "postgresql+psycopg2://localhost/user_service"
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8001, 1)
     assert Settings.service_name == "user-service"
 
@@ -27,7 +26,6 @@ def test_settings_are_read_from_prefixed_environment(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("USER_SERVICE_DATABASE_URL", "postgresql://app:pw@db/users")
     settings = Settings()
     assert (settings.port, settings.database_url) == (9000, "postgresql+psycopg2://app:pw@db/users")
-    assert not settings.uses_default_database
 
 
 def test_a_max_lockout_shorter_than_the_first_lockout_is_refused() -> None:

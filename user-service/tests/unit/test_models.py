@@ -64,7 +64,7 @@ def test_wrong_types_are_refused_not_coerced(payload: dict[str, object]) -> None
 @pytest.mark.parametrize(
     "created_at",
     [
-        datetime(2026, 11, 24, 1, 2, 3, 456789),  # naive, as SQLite returns it: UTC
+        datetime(2026, 11, 24, 1, 2, 3, 456789),  # naive: taken as UTC
         datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC),
         datetime(2026, 11, 24, 2, 2, 3, 456789, tzinfo=timezone(timedelta(hours=1))),
     ],

@@ -41,12 +41,13 @@ Each connection in use pins a thread of the pool sync routes run on, for at most
 above; the pool's size (``DB_POOL_SIZE + DB_MAX_OVERFLOW``, at most 32 of anyio's 40 threads)
 bounds how many a silent database can pin at once, and the others fail at ``POOL_TIMEOUT``.
 
-SQLite is the embedded fallback for running locally, never what tests of the data layer use.
+``unique_violation`` tells which unique constraint a failed INSERT broke (SQLSTATE 23505 and the
+constraint's name, as the server reports them): the repositories turn that one into a domain
+error and let every other integrity error through.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import select
@@ -54,14 +55,13 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InvalidatePoolError
+from sqlalchemy.exc import IntegrityError, InvalidatePoolError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
@@ -85,20 +85,16 @@ class Sessions(sessionmaker[Session]):
     ``execution_options(isolation_level="AUTOCOMMIT")``: with psycopg2 that resets the level
     when the connection is returned (``SET default_transaction_isolation TO DEFAULT``, a round
     trip) and begins every later transaction with ``BEGIN ISOLATION LEVEL ...``; measured, it
-    cost more than it saved. On SQLite (local runs only) a read is a plain ``begin()``.
+    cost more than it saved.
     """
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine, class_=Session, expire_on_commit=False)
-        self._autocommit = engine.dialect.name == "postgresql"
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only unit of work: ``with sessions.read() as session:``."""
         with self.begin() as session:
-            if not self._autocommit:
-                yield session
-                return
             dbapi_connection = session.connection().connection.dbapi_connection
             assert dbapi_connection is not None
             dbapi_connection.autocommit = True
@@ -107,9 +103,6 @@ class Sessions(sessionmaker[Session]):
             finally:
                 if not dbapi_connection.closed:  # a broken one is dropped by the pool anyway
                     dbapi_connection.autocommit = False
-
-
-logger = logging.getLogger(__name__)
 
 
 class BoundedConnection(psycopg2.extensions.connection):
@@ -233,21 +226,9 @@ def ping_after_idle(engine: Engine, idle: float) -> None:
 
 def make_engine(settings: ServiceSettings, *, requests: bool = True) -> Engine:
     """The service's engine; ``requests=False`` for migrations (network bounds only)."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite":
-        if settings.uses_default_database:
-            logger.warning(
-                "%s is not set: using the embedded SQLite file %s; "
-                "set it to a PostgreSQL URL for anything but local runs",
-                settings.env_name("database_url"),
-                url.database,
-            )
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
     psycopg2.extensions.set_wait_callback(wait_with_deadlines)
     engine = create_engine(
-        url,
+        settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
@@ -273,3 +254,12 @@ def make_session_factory(engine: Engine) -> Sessions:
 def ping(session: Session) -> None:
     """Raises the driver's error when the database does not answer."""
     session.execute(text("SELECT 1"))
+
+
+def unique_violation(exc: IntegrityError, constraint: str) -> bool:
+    """Whether ``exc`` is the unique constraint ``constraint`` broken (SQLSTATE 23505)."""
+    orig = exc.orig
+    return (
+        isinstance(orig, psycopg2.errors.UniqueViolation)
+        and orig.diag.constraint_name == constraint
+    )

@@ -30,7 +30,7 @@ from service_kit.settings import ServiceSettings
 class Migrations:
     directory: Path  # the alembic script directory: env.py, versions/
     version_table: str
-    # Two `migrate` runs racing (two deploys, a Job retried) queue on this lock (PostgreSQL).
+    # Two `migrate` runs racing (two deploys, a Job retried) queue on this lock.
     lock_id: int
 
     def config(self, connection: Connection | None = None) -> Config:
@@ -45,7 +45,7 @@ class Migrations:
     def upgrade_head(self, settings: ServiceSettings) -> str | None:
         """Apply every pending revision in one transaction; returns the head revision.
 
-        Run as the role that owns the schema. With ``db_app_role`` set (PostgreSQL), the same
+        Run as the role that owns the schema. With ``db_app_role`` set, the same
         transaction grants that role DML on every table and sequence and nothing else: the
         service serves as it and can neither change the schema nor rewrite its history.
         """
@@ -53,7 +53,7 @@ class Migrations:
         try:
             with engine.begin() as connection:
                 command.upgrade(self.config(connection), "head")
-                if settings.db_app_role and connection.dialect.name == "postgresql":
+                if settings.db_app_role:
                     self.grant_dml(connection, settings.db_app_role)
             return self.head()
         finally:
@@ -100,10 +100,8 @@ class Migrations:
             connection=connection,
             target_metadata=metadata,
             version_table=self.version_table,
-            render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
             compare_type=True,
         )
         with context.begin_transaction():
-            if connection.dialect.name == "postgresql":
-                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({self.lock_id})")
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({self.lock_id})")
             context.run_migrations()

@@ -5,7 +5,7 @@ A service subclasses it with its name, its environment prefix and its defaults::
     class Settings(ServiceSettings):
         service_name: ClassVar[str] = "user-service"
         model_config = SettingsConfigDict(env_prefix="USER_SERVICE_")
-        database_url: str = Field(default="sqlite:///./.data/user-service.db", repr=False)
+        database_url: str = Field(default="postgresql://localhost/user_service", repr=False)
 
 and offers a cached ``get_settings()``; nothing else reads ``os.environ``.
 """
@@ -19,7 +19,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-_SUPPORTED_BACKENDS = {"postgresql", "sqlite"}
 _PLACEHOLDER_PASSWORDS = {"changeme", "change-me", "replace-me", "placeholder", "xxx"}
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -72,8 +71,11 @@ class ServiceSettings(BaseSettings):
             raise ValueError("database_url is not a valid SQLAlchemy URL") from exc
         if url.drivername in {"postgres", "postgresql"}:
             url = url.set(drivername="postgresql+psycopg2")
-        if url.get_backend_name() not in _SUPPORTED_BACKENDS:
-            raise ValueError("database_url must be a postgresql:// or sqlite:// URL")
+        if url.get_backend_name() != "postgresql":
+            raise ValueError(
+                "database_url must be a postgresql:// URL (the services run on PostgreSQL only; "
+                "`make run` starts one)"
+            )
         if url.password is not None and str(url.password).lower() in _PLACEHOLDER_PASSWORDS:
             raise ValueError("database_url carries a placeholder password; set a real secret")
         return url.render_as_string(hide_password=False)
@@ -98,11 +100,6 @@ class ServiceSettings(BaseSettings):
     def env_name(cls, field: str) -> str:
         """The environment variable of a field: ``env_name("database_url")``."""
         return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
-
-    @property
-    def uses_default_database(self) -> bool:
-        default: object = type(self).model_fields["database_url"].default
-        return self.database_url == default
 
     @property
     def safe_database_url(self) -> str:

@@ -14,7 +14,7 @@ def utc_now() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (stored as UTC); PostgreSQL aware ones."""
+    """``value`` in UTC; a naive datetime is taken to be UTC already."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

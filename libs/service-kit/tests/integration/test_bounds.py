@@ -30,9 +30,10 @@ SLACK = 0.75  # seconds a busy machine may add to a bound
 
 
 class FreezableRelay:
-    """127.0.0.1:port -> upstream; ``frozen`` stops forwarding both ways, keeping connections."""
+    """127.0.0.1:port -> upstream (host and port, or a Unix socket's path); ``frozen`` stops
+    forwarding both ways, keeping connections."""
 
-    def __init__(self, upstream: tuple[str, int]) -> None:
+    def __init__(self, upstream: tuple[str, int] | str) -> None:
         self.upstream = upstream
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self.listener.getsockname()[1])
@@ -61,7 +62,11 @@ class FreezableRelay:
                 client, _ = self.listener.accept()
             except OSError:
                 return
-            server = socket.create_connection(self.upstream)
+            if isinstance(self.upstream, str):
+                server = socket.socket(socket.AF_UNIX)
+                server.connect(self.upstream)
+            else:
+                server = socket.create_connection(self.upstream)
             self._sockets += [client, server]
             for src, dst in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
@@ -79,8 +84,15 @@ class FreezableRelay:
 def relay(create_database: Callable[[str], str]) -> Iterator[tuple[FreezableRelay, str]]:
     """A relay to a new database, and the database's URL through the relay."""
     url = make_url(create_database("service_kit_bounds"))
-    relay = FreezableRelay((url.host or "127.0.0.1", url.port or 5432))
-    yield relay, url.set(host="127.0.0.1", port=relay.port).render_as_string(hide_password=False)
+    port = url.port or 5432
+    socket_dir = url.query.get("host")  # the embedded server listens on a Unix socket only
+    relay = FreezableRelay(
+        f"{socket_dir}/.s.PGSQL.{port}"
+        if isinstance(socket_dir, str)
+        else (url.host or "127.0.0.1", port)
+    )
+    through = url.difference_update_query(["host"]).set(host="127.0.0.1", port=relay.port)
+    yield relay, through.render_as_string(hide_password=False)
     relay.close()
 
 

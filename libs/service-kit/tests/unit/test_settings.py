@@ -12,8 +12,7 @@ pytestmark = pytest.mark.unit
 
 def test_defaults_are_the_kit_s_and_the_service_s(settings_class: type[ServiceSettings]) -> None:
     settings = settings_class()
-    assert settings.database_url == "sqlite:///./.data/example-service.db"
-    assert settings.uses_default_database
+    assert settings.database_url == "postgresql+psycopg2://localhost/example_service"
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
     assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout) == (10, 0, 2)
     assert settings.log_level == "INFO"
@@ -42,7 +41,6 @@ def test_plain_postgresql_url_uses_psycopg2_driver(
 ) -> None:
     settings = settings_class(database_url=f"{scheme}://app:pw@db:5432/users")
     assert settings.database_url == "postgresql+psycopg2://app:pw@db:5432/users"
-    assert not settings.uses_default_database
 
 
 def test_explicit_driver_is_kept(settings_class: type[ServiceSettings]) -> None:
@@ -70,6 +68,16 @@ def test_invalid_setting_is_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=field):
         settings_class.model_validate({field: value})
+
+
+@pytest.mark.parametrize("url", ["sqlite:///./.data/users.db", "mysql+pymysql://app@db/users"])
+def test_a_database_url_other_than_postgresql_is_refused_with_the_reason(
+    settings_class: type[ServiceSettings], url: str
+) -> None:
+    with pytest.raises(
+        ValidationError, match=r"must be a postgresql:// URL \(the services run on PostgreSQL only"
+    ):
+        settings_class(database_url=url)
 
 
 def test_placeholder_password_is_refused(settings_class: type[ServiceSettings]) -> None:

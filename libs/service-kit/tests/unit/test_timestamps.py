@@ -19,7 +19,7 @@ class _Public(BaseModel):
 @pytest.mark.parametrize(
     "at",
     [
-        datetime(2026, 11, 24, 1, 2, 3, 456789),  # naive, as SQLite returns it: UTC
+        datetime(2026, 11, 24, 1, 2, 3, 456789),  # naive: taken as UTC
         datetime(2026, 11, 24, 1, 2, 3, 456789, tzinfo=UTC),
         datetime(2026, 11, 24, 2, 2, 3, 456789, tzinfo=timezone(timedelta(hours=1))),
     ],

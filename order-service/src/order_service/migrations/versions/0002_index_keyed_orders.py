@@ -26,7 +26,6 @@ def upgrade() -> None:
         "orders",
         ["created_at"],
         postgresql_where=_KEYED,
-        sqlite_where=_KEYED,
     )
 
 

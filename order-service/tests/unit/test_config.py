@@ -1,0 +1,18 @@
+"""order-service's settings: its prefix and defaults (the kit tests the validation; no I/O)."""
+
+import pytest
+
+from order_service.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("ORDER_SERVICE_"):
+            monkeypatch.delenv(name)
+
+
+def test_the_default_database_is_a_local_postgresql() -> None:
+    assert Settings().database_url == "postgresql+psycopg2://localhost/order_service"
