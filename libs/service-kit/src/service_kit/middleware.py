@@ -4,6 +4,8 @@ For each HTTP request it: takes the caller's ``X-Request-ID`` or makes one, expo
 logs and handlers, refuses a declared body over the limit with 413 before reading it,
 answers an unexpected exception with a bare 500 problem, returns ``X-Request-ID`` on every
 response, writes one JSON access-log line and records the request's metrics (by route template).
+Every response also says ``X-Content-Type-Options: nosniff`` and, unless its route chose its own
+caching, ``Cache-Control: no-store``: these APIs answer with identities and tokens.
 """
 
 from __future__ import annotations
@@ -59,7 +61,10 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                response_headers = MutableHeaders(scope=message)
+                response_headers[REQUEST_ID_HEADER] = request_id
+                response_headers["X-Content-Type-Options"] = "nosniff"
+                response_headers.setdefault("Cache-Control", "no-store")
             await send(message)
 
         try:

@@ -133,6 +133,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             head += [name, b": ", value, b"\r\n"]
         head += [
             b"content-type: text/plain; charset=utf-8\r\n",
+            b"x-content-type-options: nosniff\r\ncache-control: no-store\r\n",
             b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
             b"connection: close\r\n\r\n",
             body,
