@@ -62,6 +62,7 @@ def serve(settings: ServiceSettings, app: str) -> None:
                 max_header_bytes=settings.max_header_bytes,
                 header_timeout=settings.header_timeout,
             ),
+            ws="none",  # HTTP only: an Upgrade request is served as plain HTTP, never switched
             # X-Forwarded-* only from the configured proxies (uvicorn trusts 127.0.0.1 unless
             # told otherwise: any local process could name any client address)
             proxy_headers=bool(settings.trusted_proxies),

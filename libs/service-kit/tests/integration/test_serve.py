@@ -184,6 +184,15 @@ def test_pipelined_requests_are_all_served(server: Server) -> None:
         assert _responses(sock, 5) == [b"HTTP/1.1 200 OK 127.0.0.1"] * 5
 
 
+def test_an_upgrade_request_is_served_as_plain_http(server: Server) -> None:
+    with server.connect() as sock:
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        assert _responses(sock, 1) == [b"HTTP/1.1 200 OK 127.0.0.1"]
+
+
 def test_x_forwarded_for_is_ignored_when_no_proxy_is_trusted(server: Server) -> None:
     with server.connect() as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n")

@@ -57,6 +57,7 @@ def test_serve_runs_the_given_app_factory_as_the_settings_say(
     assert protocol.func is BoundedHttpToolsProtocol
     assert protocol.keywords == {"max_header_bytes": 16384, "header_timeout": 10.0}
     assert (kwargs["proxy_headers"], kwargs["forwarded_allow_ips"]) == (False, "")
+    assert kwargs["ws"] == "none"
 
 
 def test_serve_believes_forwarded_headers_only_from_the_trusted_proxies(
