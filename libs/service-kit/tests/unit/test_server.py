@@ -164,6 +164,16 @@ def test_a_body_is_not_counted_as_head(loop: asyncio.AbstractEventLoop) -> None:
     assert status_lines(transport) == [b"HTTP/1.1 204 No Content"]
 
 
+def test_a_request_pipelined_after_a_body_is_served(loop: asyncio.AbstractEventLoop) -> None:
+    protocol, transport = connect(loop)
+    body = b"x" * 3 * LIMIT
+    post = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    protocol.data_received(post + GET)
+    for _ in range(2):
+        run_tasks(loop)
+    assert status_lines(transport) == [b"HTTP/1.1 204 No Content"] * 2
+
+
 def test_a_malformed_request_is_still_a_400(loop: asyncio.AbstractEventLoop) -> None:
     protocol, transport = connect(loop)
     protocol.data_received(b"NOT HTTP AT ALL\r\n\r\n")
