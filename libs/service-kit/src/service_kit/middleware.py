@@ -24,6 +24,8 @@ from service_kit.problems import http_problem, internal_problem
 REQUEST_ID_HEADER = "X-Request-ID"
 MAX_BODY_SIZE = 64 * 1024  # every request body of these services is a small JSON document
 _MAX_REQUEST_ID = 128
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +63,14 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                response_headers = MutableHeaders(scope=message)
-                response_headers[REQUEST_ID_HEADER] = request_id
-                response_headers["X-Content-Type-Options"] = "nosniff"
-                response_headers.setdefault("Cache-Control", "no-store")
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                raw = message["headers"]  # the list MutableHeaders made; names are lowercase
+                for name, _ in raw:  # one pass, no decoding: this runs on every response
+                    if name == b"cache-control":
+                        break
+                else:
+                    raw.append(_NO_STORE)
+                raw.append(_NOSNIFF)
             await send(message)
 
         try:
