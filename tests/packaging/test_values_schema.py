@@ -29,6 +29,9 @@ Template = Callable[..., subprocess.CompletedProcess[str]]
         ("user-service", ("image.tag=latest",), r"image.tag: Must not validate the schema"),
         ("postgresql", ("auth.username=bad-name",), r"auth.username: Does not match pattern"),
         ("shop", ("global.imageTag=latest",), r"global.imageTag"),
+        ("user-service", ("http.maxHeaderBytes=100",), r"http.maxHeaderBytes: Must be greater"),
+        ("order-service", ("http.headerTimeout=0",), r"http.headerTimeout: Must be greater"),
+        ("order-service", ("http.trustedProxies=*",), r"http.trustedProxies: Does not match"),
     ],
 )
 def test_broken_values_fail_with_the_offending_key(

@@ -158,6 +158,12 @@ spec:
               value: "0.0.0.0"
             - name: {{ $prefix }}PORT
               value: {{ .Values.containerPort | quote }}
+            - name: {{ $prefix }}MAX_HEADER_BYTES
+              value: {{ .Values.http.maxHeaderBytes | quote }}
+            - name: {{ $prefix }}HEADER_TIMEOUT
+              value: {{ .Values.http.headerTimeout | quote }}
+            - name: {{ $prefix }}TRUSTED_PROXIES
+              value: {{ .Values.http.trustedProxies | quote }}
             - name: {{ $prefix }}WORKERS
               value: {{ .Values.config.workers | quote }}
             - name: {{ $prefix }}SHUTDOWN_TIMEOUT

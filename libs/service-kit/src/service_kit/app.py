@@ -66,6 +66,9 @@ def create_service_app(
         version=version(name),
         lifespan=service_lifespan,
         telemetry=tracing.fastapi_telemetry(),
+        # Starlette would answer /users/ with a redirect built from the Host header the caller
+        # chose; one URL per resource, and a 404 problem for any other spelling.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.tracing = tracing

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from service_kit.log import configure_logging
 from service_kit.metrics import multiprocess_dir
 from service_kit.migrations import Migrations
+from service_kit.server import BoundedHttpToolsProtocol
 from service_kit.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -54,7 +56,17 @@ def serve(settings: ServiceSettings, app: str) -> None:
             log_config=None,  # configure_logging owns the handlers: JSON lines
             access_log=False,  # the request middleware logs each request with its id
             loop="uvloop",
-            http="httptools",
+            # httptools, with the request-head bounds uvicorn lacks (service_kit.server)
+            http=functools.partial(  # type: ignore[arg-type]
+                BoundedHttpToolsProtocol,
+                max_header_bytes=settings.max_header_bytes,
+                header_timeout=settings.header_timeout,
+            ),
+            ws="none",  # HTTP only: an Upgrade request is served as plain HTTP, never switched
+            # X-Forwarded-* only from the configured proxies (uvicorn trusts 127.0.0.1 unless
+            # told otherwise: any local process could name any client address)
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=settings.trusted_proxies,
             timeout_graceful_shutdown=int(settings.shutdown_timeout),
             server_header=False,
         )

@@ -4,6 +4,8 @@ For each HTTP request it: takes the caller's ``X-Request-ID`` or makes one, expo
 logs and handlers, refuses a declared body over the limit with 413 before reading it,
 answers an unexpected exception with a bare 500 problem, returns ``X-Request-ID`` on every
 response, writes one JSON access-log line and records the request's metrics (by route template).
+Every response also says ``X-Content-Type-Options: nosniff`` and, unless its route chose its own
+caching, ``Cache-Control: no-store``: these APIs answer with identities and tokens.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from service_kit.problems import http_problem, internal_problem
 REQUEST_ID_HEADER = "X-Request-ID"
 MAX_BODY_SIZE = 64 * 1024  # every request body of these services is a small JSON document
 _MAX_REQUEST_ID = 128
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +64,13 @@ class RequestContextMiddleware:
                 response_started = True
                 status = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                raw = message["headers"]  # the list MutableHeaders made; names are lowercase
+                for name, _ in raw:  # one pass, no decoding: this runs on every response
+                    if name == b"cache-control":
+                        break
+                else:
+                    raw.append(_NO_STORE)
+                raw.append(_NOSNIFF)
             await send(message)
 
         try:

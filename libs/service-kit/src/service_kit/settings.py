@@ -12,6 +12,7 @@ and offers a cached ``get_settings()``; nothing else reads ``os.environ``.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -54,6 +55,11 @@ class ServiceSettings(BaseSettings):
     port: int = Field(ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=600)
+    # The HTTP server's bounds on a request head (service_kit.server): bytes, seconds.
+    max_header_bytes: int = Field(default=16384, ge=1024, le=1024 * 1024)
+    header_timeout: float = Field(default=10.0, gt=0, le=600)
+    # Peers whose X-Forwarded-For/-Proto are believed: IPs or CIDRs, comma-separated; "" none.
+    trusted_proxies: str = Field(default="", max_length=4096)
     # migrate only: the role the service serves as, granted DML (and nothing else) on the tables
     db_app_role: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -61,6 +67,19 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    "trusted_proxies must be IP addresses or CIDR networks, comma-separated"
+                ) from None
+        return ",".join(entries)
 
     @field_validator("database_url")
     @classmethod

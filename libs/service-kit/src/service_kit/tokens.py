@@ -9,11 +9,13 @@ Every service checks a caller's token locally, without asking the issuer per req
                                                          └── JwksCache    a JWKS document fetched
                                                                           from the issuer, cached
 
-A token is accepted only when all of these hold, else ``InvalidTokenError`` (401):
-the header names ``alg: EdDSA`` (nothing else is ever tried: no ``none``, no HMAC signed with a
-public key) and a ``kid`` the key source knows; the signature verifies with that key; ``iss`` and
-``aud`` are the expected ones; ``exp``, ``iat``, ``sub`` and ``jti`` are present; ``exp`` is in
-the future and ``nbf``/``iat`` not in the future (``leeway`` seconds of clock skew allowed).
+A token is accepted only when all of these hold, else ``InvalidTokenError`` (401): it is at most
+``MAX_TOKEN_LENGTH`` ASCII characters (checked before any parsing); its header is a JSON object
+whose standard fields have their standard types, names ``alg: EdDSA`` (nothing else is ever
+tried: no ``none``, no HMAC signed with a public key) and a ``kid`` the key source knows; the
+signature verifies with that key; ``iss`` and ``aud`` are the expected ones; ``exp``, ``iat``,
+``sub`` and ``jti`` are present; ``exp`` is in the future and ``nbf``/``iat`` not in the future
+(``leeway`` seconds of clock skew allowed).
 
 ``JwksCache`` refetches the document when a token names a ``kid`` it has not seen (a rotation), at
 most once per ``refresh_interval``, and refreshes known keys after ``max_age``; a failed fetch
@@ -35,6 +37,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 ALGORITHM = "EdDSA"
+# Ten times the size of the tokens user-service issues: anything longer is refused unparsed.
+MAX_TOKEN_LENGTH = 4096
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "exp", "iat", "jti")
 
 logger = logging.getLogger(__name__)
@@ -200,7 +204,8 @@ class TokenVerifier:
     with the same leeway, against the wall clock) and the key source still returns the very key
     that verified it (a key the issuer stopped publishing ends its tokens at once, as before).
     The cache is keyed by the whole token string: a token that differs in any byte is verified
-    in full. ``cache_size=0`` turns it off.
+    in full. Only verified tokens enter it, so only the issuer can fill it, and each holds at most
+    ``MAX_TOKEN_LENGTH`` characters: bounded in entries and bytes. ``cache_size=0`` turns it off.
     """
 
     def __init__(
@@ -223,6 +228,8 @@ class TokenVerifier:
         self._verified: dict[str, tuple[Principal, str, Ed25519PublicKey]] = {}
 
     async def verify(self, token: str) -> Principal:
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            raise InvalidTokenError("the token is not a well-formed JWT")
         remembered = self._verified.get(token)
         if remembered is not None:
             principal, kid, key = remembered
@@ -242,7 +249,7 @@ class TokenVerifier:
     async def _verify(self, token: str) -> tuple[Principal, str, Ed25519PublicKey]:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.InvalidTokenError:  # not a JWS, or a header field of the wrong type
             raise InvalidTokenError("the token is not a well-formed JWT") from None
         if header.get("alg") != ALGORITHM:
             raise InvalidTokenError(f"the token must be signed with {ALGORITHM}")

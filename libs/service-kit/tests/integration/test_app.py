@@ -42,6 +42,20 @@ def test_the_app_serves_health_metrics_and_the_service_routes_with_request_ids(
     assert 'route="/things/count"' in metrics.text
 
 
+def test_a_trailing_slash_is_a_404_problem_never_a_redirect_to_the_caller_s_host(
+    settings_class: type[ServiceSettings], create_database: Callable[[str], str]
+) -> None:
+    settings = settings_class(database_url=create_database("service_kit_slash"))
+    with TestClient(create_service_app(settings, routers=[router])) as client:
+        response = client.get(
+            "/things/count/", headers={"Host": "evil.example"}, follow_redirects=False
+        )
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "location" not in response.headers
+    assert "evil.example" not in response.text
+
+
 def test_the_service_lifespan_runs_inside_the_kit_s_and_the_engine_is_disposed_after(
     settings_class: type[ServiceSettings], create_database: Callable[[str], str]
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from service_kit import cli
 from service_kit.migrations import Migrations
+from service_kit.server import BoundedHttpToolsProtocol
 from service_kit.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -50,6 +52,23 @@ def test_serve_runs_the_given_app_factory_as_the_settings_say(
     assert (kwargs["host"], kwargs["port"], kwargs["workers"]) == ("127.0.0.1", 9123, 1)
     assert kwargs["access_log"] is False
     assert kwargs["log_config"] is None
+    protocol = kwargs["http"]
+    assert isinstance(protocol, functools.partial)
+    assert protocol.func is BoundedHttpToolsProtocol
+    assert protocol.keywords == {"max_header_bytes": 16384, "header_timeout": 10.0}
+    assert (kwargs["proxy_headers"], kwargs["forwarded_allow_ips"]) == (False, "")
+    assert kwargs["ws"] == "none"
+
+
+def test_serve_believes_forwarded_headers_only_from_the_trusted_proxies(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: calls.append(kw))
+    monkeypatch.setenv("EXAMPLE_SERVICE_TRUSTED_PROXIES", "10.0.0.0/8")
+    assert _main(settings_class, ["serve"]) == 0
+    ((kwargs),) = calls
+    assert (kwargs["proxy_headers"], kwargs["forwarded_allow_ips"]) == (True, "10.0.0.0/8")
 
 
 def _record_metrics_dir(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str | None, list[str]]]:

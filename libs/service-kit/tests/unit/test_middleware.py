@@ -34,13 +34,19 @@ def test_missing_or_unsafe_request_id_is_replaced_by_uuid4_hex(value: str | None
     assert HEX32.match(accept_request_id(value))
 
 
+async def _cached(request: Request) -> JSONResponse:
+    return JSONResponse({}, headers={"Cache-Control": "public, max-age=300"})
+
+
 async def _echo(request: Request) -> JSONResponse:
     logging.getLogger("example_service.test").info("inside handler")
     return JSONResponse({"request_id": current_request_id(), "state": request.state.request_id})
 
 
 def _app() -> RequestContextMiddleware:
-    starlette_app = Starlette(routes=[Route("/echo", _echo, methods=["GET", "POST"])])
+    starlette_app = Starlette(
+        routes=[Route("/echo", _echo, methods=["GET", "POST"]), Route("/cached", _cached)]
+    )
 
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("path") == "/boom":  # raw ASGI, as FastAPI's routes sit below the middleware
@@ -113,3 +119,22 @@ def test_logging_leaves_httpx_request_lines_out_at_info() -> None:
     configure_logging("INFO")
     assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
     assert logging.getLogger("httpx").isEnabledFor(logging.WARNING)
+
+
+@pytest.mark.parametrize("path", ["/echo", "/boom", "/nowhere"])
+def test_every_response_is_nosniff_and_not_stored(path: str) -> None:
+    response = _request("GET", path)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers.get_list("cache-control") == ["no-store"]
+
+
+def test_a_declared_oversize_body_s_413_is_nosniff_and_not_stored() -> None:
+    response = _request("POST", "/echo", content=b"x" * 11)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_a_route_s_own_cache_control_is_kept() -> None:
+    response = _request("GET", "/cached")
+    assert response.headers.get_list("cache-control") == ["public, max-age=300"]
+    assert response.headers["x-content-type-options"] == "nosniff"

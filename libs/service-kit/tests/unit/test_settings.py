@@ -17,6 +17,8 @@ def test_defaults_are_the_kit_s_and_the_service_s(settings_class: type[ServiceSe
     assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout) == (10, 0, 2)
     assert settings.log_level == "INFO"
     assert settings.shutdown_timeout == 20
+    assert (settings.max_header_bytes, settings.header_timeout) == (16384, 10)
+    assert settings.trusted_proxies == ""  # nobody's X-Forwarded-For is believed
 
 
 def test_settings_are_read_from_the_service_s_prefixed_environment(
@@ -118,3 +120,19 @@ def test_the_pool_must_leave_threads_free(settings_class: type[ServiceSettings])
     """Queries pin a thread each: a pool as large as the thread pool could pin them all."""
     with pytest.raises(ValidationError, match="threads"):
         settings_class(db_pool_size=20, db_max_overflow=20)
+
+
+def test_trusted_proxies_take_addresses_and_networks(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXAMPLE_SERVICE_TRUSTED_PROXIES", " 10.0.0.0/8, 192.168.1.7 ,::1")
+    assert settings_class().trusted_proxies == "10.0.0.0/8,192.168.1.7,::1"
+
+
+@pytest.mark.parametrize("value", ["*", "proxy.internal", "10.0.0.0/33"])
+def test_trusted_proxies_refuse_what_is_not_an_address(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("EXAMPLE_SERVICE_TRUSTED_PROXIES", value)
+    with pytest.raises(ValidationError, match="IP addresses or CIDR networks"):
+        settings_class()

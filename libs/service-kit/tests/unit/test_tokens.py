@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service_kit.tokens import (
+    MAX_TOKEN_LENGTH,
     InvalidTokenError,
     JwksCache,
     KeysUnavailableError,
@@ -195,6 +196,93 @@ async def test_a_tampered_payload_fails_the_signature(
 @pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c", "ey.ey.ey", "x" * 5000])
 async def test_garbage_is_refused(verifier: TokenVerifier, token: str) -> None:
     with pytest.raises(InvalidTokenError):
+        await verifier.verify(token)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _raw_token(header: object, key: Ed25519PrivateKey, claims: object) -> str:
+    """A JWS with exactly this header (any JSON, or raw bytes), signed with ``key``."""
+    encoded = header if isinstance(header, bytes) else json.dumps(header).encode()
+    signing_input = f"{_b64(encoded)}.{_b64(json.dumps(claims).encode())}"
+    return f"{signing_input}.{_b64(key.sign(signing_input.encode()))}"
+
+
+MALFORMED_HEADERS: list[object] = [
+    {"alg": "EdDSA", "kid": 1},
+    {"alg": "EdDSA", "kid": ["k2"]},
+    {"alg": "EdDSA", "kid": {"k": "k2"}},
+    {"alg": "EdDSA", "kid": None},
+    {"alg": "EdDSA", "kid": ""},
+    {"alg": ["EdDSA"], "kid": "k2"},
+    {"alg": {"EdDSA": 1}, "kid": "k2"},
+    {"alg": None, "kid": "k2"},
+    {"alg": "none", "kid": "k2"},
+    {"alg": "EdDSA", "kid": "k2", "crit": "exp"},
+    {"alg": "EdDSA", "kid": "k2", "crit": []},
+    {"alg": "EdDSA", "kid": "k2", "crit": {}},
+    {"alg": "EdDSA", "kid": "k2", "crit": [1]},
+    {"alg": "EdDSA", "kid": "k2", "crit": ["unknown-extension"]},
+    {"alg": "EdDSA", "kid": "k2", "padding": "a" * 100_000},
+    ["EdDSA", "k2"],
+    "EdDSA",
+    7,
+    None,
+    b"\xff\xfe\x00",
+    b"{",
+]
+# Odd, but harmless in a header the issuer itself signed (never fetched, never trusted).
+ODD_HEADERS: list[object] = [
+    {"alg": "EdDSA", "kid": "k2", "b64": "no"},
+    {"alg": "EdDSA", "kid": "k2", "typ": 1, "jku": 5, "x5u": ["x"], "cty": {}},
+]
+
+
+@pytest.mark.parametrize("header", MALFORMED_HEADERS, ids=lambda header: repr(header)[:40])
+@pytest.mark.parametrize("signer", ["foreign", "issuer"])
+async def test_a_token_with_a_malformed_header_is_refused_as_invalid(
+    ring: KeyRing, verifier: TokenVerifier, header: object, signer: str
+) -> None:
+    """Whatever the header holds, and whoever signed it: a 401, never another exception."""
+    key = Ed25519PrivateKey.generate() if signer == "foreign" else _private(ring, "k2")
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(_raw_token(header, key, _claims()))
+
+
+@pytest.mark.parametrize("header", ODD_HEADERS, ids=lambda header: repr(header)[:40])
+async def test_odd_header_fields_are_refused_unless_the_issuer_signed_them(
+    ring: KeyRing, verifier: TokenVerifier, header: object
+) -> None:
+    with pytest.raises(InvalidTokenError, match="signature"):
+        await verifier.verify(_raw_token(header, Ed25519PrivateKey.generate(), _claims()))
+    await verifier.verify(_raw_token(header, _private(ring, "k2"), _claims()))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "a" * 100_000,
+        "é.é.é",
+        "e30.e30.",
+        "...",
+        f"{_b64(b'{}')}.{_b64(b'[]')}.{_b64(b'x' * 64)}",
+        f"{_b64(json.dumps({'alg': 'EdDSA', 'kid': 'k2'}).encode())}.!!!.???",
+    ],
+    ids=lambda token: token[:20],
+)
+async def test_unsigned_garbage_is_refused_as_invalid(verifier: TokenVerifier, token: str) -> None:
+    with pytest.raises(InvalidTokenError):
+        await verifier.verify(token)
+
+
+async def test_a_token_over_the_length_bound_is_refused_before_parsing(
+    ring: KeyRing, verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = _sign(_private(ring, "k2"), _claims(padding="a" * MAX_TOKEN_LENGTH))
+    monkeypatch.setattr(jwt, "get_unverified_header", pytest.fail)
+    with pytest.raises(InvalidTokenError, match="well-formed"):
         await verifier.verify(token)
 
 
