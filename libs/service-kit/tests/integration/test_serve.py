@@ -43,7 +43,7 @@ APP = textwrap.dedent(
         return app
 
     if __name__ == "__main__":
-        serve(Settings(database_url="sqlite://"), "probe_app:create_app")
+        serve(Settings(database_url="postgresql://localhost/probe"), "probe_app:create_app")
     """
 )
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
