@@ -43,7 +43,10 @@ LONG = 30_000  # characters of a flooding name: well under the 64 KiB body limit
 LOGIN_FLOOD_CLIENTS = 120  # concurrent anonymous logins while reads are timed
 LOGIN_FLOOD_SECONDS = 5.0
 REFUSED_PAUSE = 0.2  # seconds a flooding client waits after a 429/503 (a flood, not a CPU test)
-READ_P99_FACTOR, READ_P99_FLOOR_MS = 5.0, 250.0  # p99 during the flood <= max(5 x alone, 250 ms)
+# p99 of reads during the flood <= max(10 x alone, 1.5 s): the flood's hashes take the CPU they
+# are given (on 2 busy shared cores reads then wait 0.3-0.9 s for it); what fails is reads
+# queueing behind hashes for threads, many seconds each.
+READ_P99_FACTOR, READ_P99_FLOOR_MS = 10.0, 1500.0
 HEADER_SLACK = 3.0  # seconds past HEADER_TIMEOUT for a slow connection to be closed
 EVIL_HOST = "evil.example"  # a caller-chosen host that no response may point at
 
@@ -649,6 +652,10 @@ def test_reads_keep_their_latency_during_a_login_flood(shop: Shop, figures: list
             for task in logins:
                 task.cancel()
             await asyncio.gather(*logins, return_exceptions=True)
+            for _ in range(100):  # the service still works off what the flood queued
+                if (await login(client, shop.users.url, flooder, PASSWORD)).status_code != 503:
+                    break
+                await asyncio.sleep(0.3)
             return alone, during, flood
 
     alone, during, flood = asyncio.run(measure())
