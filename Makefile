@@ -182,3 +182,15 @@ test-skaffold: $(STAMP) tools skaffold-tool ## skaffold itself: render (schema +
 .PHONY: e2e-local
 e2e-local: $(STAMP) ## End-to-end journeys against both services as local processes
 	scripts/e2e-local.sh
+
+# The hostile suite's settings, for the services and the suite alike: a login table a flood
+# outgrows in seconds and a lockout that outlasts the flood, the default per-client budget, a
+# short header timeout, X-Forwarded-For honoured from 127.0.0.1 only.
+HOSTILE_ENV := USER_SERVICE_LOGIN_TABLE_SIZE=100 USER_SERVICE_LOGIN_LOCKOUT=300 \
+  USER_SERVICE_CLIENT_RATE=1 USER_SERVICE_CLIENT_BURST=20 \
+  USER_SERVICE_HEADER_TIMEOUT=2 ORDER_SERVICE_HEADER_TIMEOUT=2 \
+  USER_SERVICE_TRUSTED_PROXIES=127.0.0.1 ORDER_SERVICE_TRUSTED_PROXIES=127.0.0.1
+
+.PHONY: hostile
+hostile: $(STAMP) ## Hostile-client suite on local processes: floods, huge and slow headers, malformed input; prints figures, fails on a threshold (~2 min)
+	$(HOSTILE_ENV) scripts/e2e-local.sh -q -m hostile

@@ -60,8 +60,10 @@ PostgreSQL (or set USER_SERVICE_DATABASE_URL and ORDER_SERVICE_DATABASE_URL)"; }
   export ORDER_SERVICE_OWNER_DATABASE_URL=$ORDERS_OWNER_URL
 fi
 export USER_SERVICE_KEYS_DIR="$ARTIFACTS/keys"
-# The suite is one client address (127.0.0.1) that registers and logs in many users.
-export USER_SERVICE_CLIENT_RATE=1000 USER_SERVICE_CLIENT_BURST=1000
+# The suite is one client address (127.0.0.1) that registers and logs in many users; a budget
+# already set wins (`make hostile` tests the default one).
+export USER_SERVICE_CLIENT_RATE="${USER_SERVICE_CLIENT_RATE:-1000}"
+export USER_SERVICE_CLIENT_BURST="${USER_SERVICE_CLIENT_BURST:-1000}"
 
 USER_PORT=$(free_port)
 ORDER_PORT=$(free_port)

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,6 +101,20 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "traces: needs both services exporting to this run's OTLP receiver "
         "(--otlp-listen); -m 'not traces' without one",
     )  # fmt: skip
+    config.addinivalue_line(
+        "markers", "hostile: the hostile-client suite (test_hostile.py, `make hostile`): floods "
+        "local processes started with its settings; runs only when -m names it",
+    )  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The hostile suite floods the services it runs against: only when asked (-m hostile)."""
+    if "hostile" in config.getoption("markexpr", ""):
+        return
+    hostile = [item for item in items if item.get_closest_marker("hostile")]
+    if hostile:
+        config.hook.pytest_deselected(items=hostile)
+        items[:] = [item for item in items if not item.get_closest_marker("hostile")]
 
 
 @dataclass
@@ -311,6 +326,22 @@ def otlp_receiver(pytestconfig: pytest.Config) -> OtlpReceiver:
             pytrace=False,
         )
     return receiver
+
+
+_FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def figures(pytestconfig: pytest.Config) -> list[str]:
+    """Lines a measuring test reports: printed at the end of the run, passed or failed."""
+    return pytestconfig.stash.setdefault(_FIGURES, [])
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if lines := config.stash.get(_FIGURES, []):
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 # --- artifacts of a failed test ------------------------------------------------------------------
