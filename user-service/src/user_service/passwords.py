@@ -1,9 +1,8 @@
 """Password hashing: Argon2id through pwdlib, with bounded memory and constant-time misses.
 
 Parameters (``Argon2Params``, settings ``USER_SERVICE_ARGON2_*``) default to OWASP's first
-Argon2id recommendation: 19 MiB of memory, 2 passes, 1 lane (about 20-40 ms of one core). We
-chose it over argon2-cffi's larger default (64 MiB, 3 passes, 4 lanes) because a pod has 256 MiB
-and one CPU: a burst of logins costs at most ``max_concurrent x 19 MiB``.
+Argon2id recommendation (19 MiB, 2 passes, 1 lane) rather than argon2-cffi's larger default,
+because a pod has 256 MiB and one CPU: a burst of logins costs at most ``max_concurrent x 19 MiB``.
 
 Hashing has capacity of its own (``run``): an anyio ``CapacityLimiter`` of ``max_concurrent``
 tokens, so hashes take worker threads without taking the default limiter's tokens that every
@@ -17,17 +16,13 @@ caller stores the rehash (the upgrade happens on the user's next successful logi
 ``verify_unknown`` spends the same time as a real check on a fixed dummy hash, so a login for an
 email nobody registered takes as long as a wrong password (no account enumeration by timing).
 
-That bound holds for the process's memory only if each hash's 19 MiB goes back to the system
-when the hash is done. glibc's malloc keeps it otherwise: it serves a block that large with
-``mmap`` only until the first such block is freed, then raises its threshold and serves the
-next ones from per-thread arenas, which it keeps; hashes run on the thread pool's threads, so
-the worker grew to ~490 MB after a few hundred logins (``make bench``, RSS table). Creating a
-``PasswordHasher`` therefore pins glibc's mmap threshold at 1 MiB (``mallopt``; a no-op with
-another C library): every block that large is mapped for the hash and unmapped after it, and the
-worker stays near its size at start. The price is the page faults of 19 MiB of fresh memory per
-hash: 160 hashes on 40 threads, this machine, 358 MB -> 16 MB retained, 25 -> 39 ms of CPU per
-hash. Hashing on two dedicated threads instead keeps 2 x ~38 MB (92 MB, 29 ms): still over a
-worker's budget of 150 MB once added to the rest, so the pin it is (docs/performance.md).
+That memory bound holds only if each hash's memory goes back to the system when the hash is
+done. glibc's malloc keeps it otherwise: after the first large block is freed it raises its mmap
+threshold and serves the next ones from per-thread arenas, which it keeps, and hashes run on
+many threads. Creating a ``PasswordHasher`` therefore pins glibc's mmap threshold at 1 MiB
+(``mallopt``; a no-op with another C library), so every hash maps its memory and unmaps it after.
+The price is page faults on fresh memory for each hash, paid gladly for a worker that stays near
+its size at start (docs/performance.md, "Measured choices").
 """
 
 from __future__ import annotations

@@ -28,8 +28,8 @@ disconnect, invalidates the pool, and the next checkout connects afresh. (It mus
 would wait for that lock forever.) ``RESPONSE_TIMEOUT`` must outlast ``STATEMENT_TIMEOUT``, so a
 live server's own cancellation (a clean error, the connection kept) always comes first.
 
-The callback costs about 5-15 µs of CPU per round trip (a Python poll loop instead of libpq's
-blocking wait; measured with 5,000 ``SELECT 1``), a few percent of a request's CPU.
+The callback is a Python poll loop instead of libpq's blocking wait: a few percent of a
+request's CPU (docs/performance.md), the price of a bound on every round trip.
 The wait callback is process-wide (a psycopg2 rule); connections not made by ``make_engine``
 have no deadlines and wait as before. Migrations use ``make_engine(settings, requests=False)``:
 the network bounds only, since a migration may run for minutes and queue on another's lock.
@@ -84,8 +84,8 @@ class Sessions(sessionmaker[Session]):
     the isolation level stays the server's default). Not SQLAlchemy's
     ``execution_options(isolation_level="AUTOCOMMIT")``: with psycopg2 that resets the level
     when the connection is returned (``SET default_transaction_isolation TO DEFAULT``, a round
-    trip) and begins every later transaction with ``BEGIN ISOLATION LEVEL ...``; measured, it
-    cost more than it saved.
+    trip) and begins every later transaction with ``BEGIN ISOLATION LEVEL ...``, costing more
+    than it saves.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -194,7 +194,7 @@ def ping_after_idle(engine: Engine, idle: float) -> None:
     """Ping a pooled connection on checkout only when it sat idle ``idle`` seconds or more.
 
     SQLAlchemy's ``pool_pre_ping`` pings on every checkout: a ``SELECT 1`` round trip per unit
-    of work, about a tenth of a read's CPU. A connection given back a moment ago was talking to
+    of work. A connection given back a moment ago was talking to
     the server a moment ago; the ping guards against the ones that sat in the pool while the
     server restarted or a failover moved it (HikariCP skips its check the same way, for
     connections used within its ``aliveBypassWindowMs``, 500 ms). A failed ping is a

@@ -199,7 +199,7 @@ class TokenVerifier:
 
     A token that verified is remembered (up to ``cache_size`` tokens, the oldest forgotten
     first): a client sends the same token with every request for its whole life, and checking
-    its signature and claims again costs ~0.1 ms of CPU each time, a tenth of a read. A
+    its signature and claims again each time would be a large share of a read's CPU. A
     remembered token is accepted again only while both still hold: it has not expired (``exp``,
     with the same leeway, against the wall clock) and the key source still returns the very key
     that verified it (a key the issuer stopped publishing ends its tokens at once, as before).
