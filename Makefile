@@ -112,6 +112,10 @@ fmt: $(STAMP) ## Format and auto-fix with ruff
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+.PHONY: generate
+generate: $(STAMP) tools ## Regenerate what has one source elsewhere: values.schema.json (helm/common's base + each service's part), k8s/ (helm template)
+	$(BIN)/python scripts/generate.py
+
 .PHONY: pact
 pact: $(STAMP) ## Consumer contract tests: rewrite pacts/ (commit them); publish when a broker is configured
 	PACT_OUTPUT_DIR=pacts $(PYTEST) -q order-service/tests/contract

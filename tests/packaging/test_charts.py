@@ -206,10 +206,12 @@ def test_migrations_run_before_the_server_with_the_same_image(
     assert init["migrate"]["image"] == spec["containers"][0]["image"]
 
 
-def test_wait_for_database_uses_the_driver_the_service_uses(
-    rendered: dict[tuple[str, str], Objects],
+@pytest.mark.parametrize("service", ["user-service", "order-service"])
+def test_pods_wait_for_the_database_with_the_services_own_command(
+    rendered: dict[tuple[str, str], Objects], service: str
 ) -> None:
-    """SQLAlchemy 2.1 maps postgresql:// to psycopg 3, which the images do not ship."""
-    for deployment in by_kind(rendered[("shop-default", NEW)], "Deployment").values():
-        init = deployment["spec"]["template"]["spec"]["initContainers"][0]
-        assert '"postgresql+psycopg2://"' in init["command"][-1]
+    """The service's `wait-for-db` (its settings' URL handling, its engine), not a script."""
+    spec = by_kind(rendered[("shop-default", NEW)], "Deployment")[service]["spec"]["template"]
+    init = spec["spec"]["initContainers"][0]
+    assert init["command"] == [service, "wait-for-db", "--timeout", "180"]
+    assert init["image"] == spec["spec"]["containers"][0]["image"]

@@ -32,6 +32,13 @@ Template = Callable[..., subprocess.CompletedProcess[str]]
         ("user-service", ("http.maxHeaderBytes=100",), r"http.maxHeaderBytes: Must be greater"),
         ("order-service", ("http.headerTimeout=0",), r"http.headerTimeout: Must be greater"),
         ("order-service", ("http.trustedProxies=*",), r"http.trustedProxies: Does not match"),
+        (
+            "order-service",
+            ("migrations.waitForDatabaseSeconds=7200",),
+            r"waitForDatabaseSeconds: Must be less than or equal to 3600",
+        ),
+        ("order-service", ("limits.clientRate=5",), r"Additional property limits is not allowed"),
+        ("user-service", ("userService.url=x",), r"Additional property userService is not allowed"),
     ],
 )
 def test_broken_values_fail_with_the_offending_key(

@@ -97,30 +97,12 @@ spec:
         - name: wait-for-database
           image: {{ include "common.image" . | quote }}
           imagePullPolicy: {{ .Values.image.pullPolicy }}
+          # the service's own check: its settings' URL, its engine's deadlines, a bounded wait
           command:
-            - python
-            - -c
-            - |
-              import os, sys, time
-              from sqlalchemy import create_engine, text
-              from sqlalchemy.pool import NullPool
-              url = os.environ["{{ $prefix }}DATABASE_URL"]
-              # as the service does (docs/design.md): SQLAlchemy 2.1 would pick psycopg 3
-              if url.startswith("postgresql://"):
-                  url = "postgresql+psycopg2://" + url.removeprefix("postgresql://")
-              engine = create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
-              deadline = time.monotonic() + {{ .Values.migrations.waitForDatabaseSeconds }}
-              while True:
-                  try:
-                      with engine.connect() as conn:
-                          conn.execute(text("SELECT 1"))
-                      print("database is up", flush=True)
-                      break
-                  except Exception as exc:
-                      if time.monotonic() > deadline:
-                          sys.exit(f"database still unreachable: {type(exc).__name__}")
-                      print(f"waiting for the database: {type(exc).__name__}", flush=True)
-                      time.sleep(2)
+            - {{ .Chart.Name | quote }}
+            - wait-for-db
+            - --timeout
+            - {{ .Values.migrations.waitForDatabaseSeconds | quote }}
           env:
             {{- include "common.env" (dict "root" . "owner" true) | trim | nindent 12 }}
           securityContext:

@@ -1,4 +1,5 @@
-"""``<service> migrate`` (a deploy step) and ``<service> serve`` (uvicorn), for every service.
+"""``<service> wait-for-db`` and ``migrate`` (deploy steps) and ``serve`` (uvicorn), for every
+service.
 
 A service's console script is one call::
 
@@ -9,6 +10,10 @@ A service's console script is one call::
 A service adds its own commands (``commands=[Command(...)]``) and a check that must pass before
 it serves (``preflight``: returns what is wrong, printed with exit status 2). Invalid settings
 are reported by name and rule, never with their value (a database URL holds a password).
+
+``wait-for-db`` is a pod's first init container (the chart and k8s/): it connects the way the
+service does (the settings' URL, the engine's connect and response deadlines), so a database it
+finds up is one ``migrate`` and ``serve`` can reach, and its wait is bounded by ``--timeout``.
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ import contextlib
 import functools
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from service_kit.db import make_engine
 from service_kit.log import configure_logging
 from service_kit.metrics import multiprocess_dir
 from service_kit.migrations import Migrations
@@ -39,6 +48,38 @@ def migrate(settings: ServiceSettings, migrations: Migrations) -> None:
     logger.info(
         "database migrated", extra={"revision": head, "database": settings.safe_database_url}
     )
+
+
+def wait_for_database(
+    settings: ServiceSettings,
+    *,
+    timeout: float,
+    interval: float = 2.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str | None:
+    """Try ``SELECT 1`` until it answers (None) or ``timeout`` seconds have passed (the last
+    reason). Each try is bounded by the engine's connect and response deadlines."""
+    engine = make_engine(settings)
+    password = make_url(settings.database_url).password
+    deadline = clock() + timeout
+    try:
+        while True:
+            try:
+                with engine.connect() as connection:
+                    connection.exec_driver_sql("SELECT 1")
+                return None
+            except DBAPIError as exc:
+                # the driver's own words (libpq's: host, port, role), first line only
+                lines = str(exc.orig).strip().splitlines() or [type(exc.orig).__name__]
+                reason = lines[0] if not password else lines[0].replace(str(password), "***")
+            remaining = deadline - clock()
+            if remaining <= 0:
+                return reason
+            logger.info("waiting for the database", extra={"reason": reason})
+            sleep(min(interval, remaining))
+    finally:
+        engine.dispose()
 
 
 def serve(settings: ServiceSettings, app: str) -> None:
@@ -84,6 +125,13 @@ class Command:
     needs_settings: bool = True
 
 
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not 0 <= seconds <= 3600:
+        raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
+    return seconds
+
+
 def settings_errors(exc: ValidationError) -> str:
     """One line per invalid setting: its name and the rule, never the value (it may be a secret)."""
     return "\n".join(
@@ -103,8 +151,14 @@ def run(
 ) -> int:
     """Parse the command, read the settings (exit 2 with the reasons when invalid), run it."""
     name = settings.service_name
-    parser = argparse.ArgumentParser(prog=name, description=f"{name}: migrate or serve.")
+    parser = argparse.ArgumentParser(prog=name, description=f"{name}: deploy steps and the server.")
     subparsers = parser.add_subparsers(dest="command", required=True)
+    wait = subparsers.add_parser(
+        "wait-for-db", help="wait until the database answers (exit 1: not in time)"
+    )
+    wait.add_argument(
+        "--timeout", type=_seconds, default=180.0, help="give up after this many seconds (180)"
+    )
     subparsers.add_parser("migrate", help="apply the database migrations (alembic upgrade head)")
     subparsers.add_parser("serve", help="serve the HTTP API with uvicorn")
     own = {command.name: command for command in commands}
@@ -124,6 +178,16 @@ def run(
     configure_logging(loaded.log_level)
     if args.command in own:
         return own[args.command].run(args, loaded)
+    if args.command == "wait-for-db":
+        if (reason := wait_for_database(loaded, timeout=args.timeout)) is not None:
+            print(
+                f"{name}: the database {loaded.safe_database_url} did not answer within "
+                f"{args.timeout:g} s: {reason}",
+                file=sys.stderr,
+            )
+            return 1
+        logger.info("database is up", extra={"database": loaded.safe_database_url})
+        return 0
     if args.command == "migrate":
         migrate(loaded, migrations)
         return 0
