@@ -148,20 +148,13 @@ deploy: tools skaffold-tool ## Build and deploy the whole system (release shop) 
 	BASE_IMAGE=$(BASE_IMAGE) skaffold run -p local --namespace $(NS)
 
 .PHONY: bench
-bench: $(STAMP) ## Benchmarks: the floor, the peer (template-style) and every endpoint side by side, targets, JSON (wrk; ~5 min)
+bench: $(STAMP) ## The floor, the peer (template-style) and every endpoint side by side, targets (wrk; ~5 min; ARGS="--check", "--before main")
 	@command -v wrk >/dev/null || { echo "error: wrk not found (Debian: apt-get install wrk)"; exit 1; }
-	$(BIN)/python -m bench.run bench
-
-BEFORE ?= main
-AFTER ?= .
-.PHONY: bench-ab
-bench-ab: $(STAMP) ## CPU per request of two revisions, interleaved (BEFORE=main AFTER=. by default; ~5 min)
-	@command -v wrk >/dev/null || { echo "error: wrk not found (Debian: apt-get install wrk)"; exit 1; }
-	$(BIN)/python -m bench.ab --before $(BEFORE) --after $(AFTER)
+	$(BIN)/python -m bench.run bench $(ARGS)
 
 .PHONY: faults
 faults: $(STAMP) ## Fault drills through a fault-injecting proxy; fails if a drill misses its target (~1.5 min)
-	$(BIN)/python -m bench.run faults
+	$(BIN)/python -m bench.run faults $(ARGS)
 
 .PHONY: e2e
 e2e: $(STAMP) skaffold-tool ## End-to-end on kind (needs Docker, kind, skaffold): skaffold build, deploy, verify (tests-e2e as a Job)
@@ -170,10 +163,6 @@ e2e: $(STAMP) skaffold-tool ## End-to-end on kind (needs Docker, kind, skaffold)
 .PHONY: e2e-cluster
 e2e-cluster: $(STAMP) tools skaffold-tool ## The same on the cluster of KUBE_CONTEXT/KUBECONFIG whose node runs $DOCKER_HOST's engine
 	BASE_IMAGE=$(BASE_IMAGE) E2E_DELETE=$(E2E_DELETE) scripts/e2e-cluster.sh
-
-.PHONY: e2e-host
-e2e-host: $(STAMP) ## tests-e2e from this machine against a deployed release (port-forwards): NS=shop-e2e
-	$(PYTEST) tests-e2e -v --namespace $(NS) --release shop
 
 .PHONY: dev-loop-test
 dev-loop-test: $(STAMP) tools skaffold-tool ## skaffold dev -p dev on the current cluster: sync, reload, no redeploy, cleanup; prints the inner loop

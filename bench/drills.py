@@ -6,9 +6,14 @@
 3. user-service slower than the read timeout: bounded latency, no thread/fd pile-up in
    order-service (/proc), nothing stored, and replays of the same keys store each order once.
 4. A burst of identical idempotent requests: exactly one order.
-5. user-service frozen (SIGSTOP) under order load, then 6. PostgreSQL frozen under load on both
-   services: silent faults, bench/silent.py.
-7. schemathesis against both OpenAPI schemas: no 5xx, no response that breaks the schema.
+5. user-service frozen (SIGSTOP: its kernel still accepts connections, nothing answers, no error
+   ever arrives) under order load: only order-service's own deadline and breaker end the wait.
+6. schemathesis against both OpenAPI schemas: no 5xx, no response that breaks the schema.
+
+Each drill has one home. These are the faults of order-service's dependency on user-service and
+of the request contract, injected where timing is exact (a proxy, a signal to a local process)
+and run on every CI build. Faults that need Kubernetes (a database pod killed or frozen, a
+rolling restart) live in tests-e2e, run against a cluster.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -28,7 +35,6 @@ from typing import Any
 
 import httpx
 
-from bench import silent
 from bench._runtime import (
     Processes,
     local_postgres,
@@ -45,6 +51,8 @@ BREAKER_THRESHOLD = int(ORDER_CLIENT_SETTINGS["BREAKER_FAILURE_THRESHOLD"])
 BREAKER_RESET = float(ORDER_CLIENT_SETTINGS["BREAKER_RESET_TIMEOUT"])
 MAX_ATTEMPTS = int(ORDER_CLIENT_SETTINGS["USER_SERVICE_MAX_ATTEMPTS"])
 FAST_FAIL_MS = 50.0  # "a few milliseconds" while the breaker is open, with room for a busy box
+UNAVAILABLE = "/problems/user-service-unavailable"
+FREEZE_SECONDS = 12.0  # below the liveness probes' patience, far above every deadline
 
 
 @dataclass(frozen=True)
@@ -168,12 +176,15 @@ async def drill_stopped(d: Driver, user_id: int) -> tuple[list[Verdict], dict[st
     await d.faults(down=True)
     first = [await d.order(user_id) for _ in range(BREAKER_THRESHOLD)]
     open_ = [await d.order(user_id) for _ in range(20)]
+    stored_while_down = await d.orders_of(user_id)
     await d.faults(down=False)
     recovery = await d.wait_closed_breaker(user_id, BREAKER_RESET + 10)
     first_max = max(o.seconds for o in first)
     open_ms = [o.seconds * 1000 for o in open_]
-    all_503 = all(o.status == 503 for o in first + open_)
-    retry_after = all("retry-after" in o.headers for o in first + open_)
+    all_503 = all(
+        o.status == 503 and o.body.get("type") == UNAVAILABLE and "retry-after" in o.headers
+        for o in first + open_
+    )
     data = {
         "first_statuses": [o.status for o in first],
         "first_seconds": [round(o.seconds, 3) for o in first],
@@ -182,8 +193,9 @@ async def drill_stopped(d: Driver, user_id: int) -> tuple[list[Verdict], dict[st
         "recovery_seconds": recovery,
     }
     verdicts = [
-        Verdict("stopped: 503 + Retry-After on every order", f"{all_503 and retry_after}", "True",
-                all_503 and retry_after),
+        Verdict("stopped: 503 problem + Retry-After, nothing stored",
+                f"{all_503}, {stored_while_down} stored", "True, 0 stored",
+                all_503 and stored_while_down == 0),
         Verdict("stopped: first answers within deadline", f"max {first_max:.2f} s",
                 f"<= {DEADLINE + 0.5:.1f} s", first_max <= DEADLINE + 0.5),
         Verdict("stopped: breaker open answers", f"p50 {pct(open_ms, 50):.1f} / max "
@@ -193,6 +205,11 @@ async def drill_stopped(d: Driver, user_id: int) -> tuple[list[Verdict], dict[st
                 f"<= {BREAKER_RESET + 2:.0f} s", recovery <= BREAKER_RESET + 2),
     ]  # fmt: skip
     return verdicts, data
+
+
+def bounded(before: dict[str, int], after: dict[str, int]) -> bool:
+    """Threads and fds back to what they were, give or take what the pools may keep."""
+    return after["fds"] <= before["fds"] + 25 and after["threads"] <= before["threads"] + 45
 
 
 async def drill_slow(d: Driver, user_id: int, n: int = 80) -> tuple[list[Verdict], dict[str, Any]]:
@@ -226,7 +243,7 @@ async def drill_slow(d: Driver, user_id: int, n: int = 80) -> tuple[list[Verdict
     data = {"requests": n, "statuses": statuses, "max_seconds": max_s, "before": before,
             "peak": peak, "after": after, "stored_while_slow": stored_while_slow,
             "stored_after_two_replays": stored}  # fmt: skip
-    pileup_ok = after["fds"] <= before["fds"] + 25 and after["threads"] <= before["threads"] + 45
+    pileup_ok = bounded(before, after)
     verdicts = [
         Verdict("slow: every order answered 503 in bounded time",
                 f"{statuses}, max {max_s:.2f} s", f"[503], <= {DEADLINE + 1:.0f} s",
@@ -253,6 +270,87 @@ async def drill_idempotent(
     verdict = Verdict(f"idempotent burst of {n}: orders stored", f"{stored} ({statuses})",
                       "1 ([201])", passed)  # fmt: skip
     return [verdict], data
+
+
+async def drill_frozen(d: Driver, user_id: int) -> tuple[list[Verdict], dict[str, Any]]:
+    """user-service SIGSTOPped for FREEZE_SECONDS while 8 workers keep ordering (each order its
+    own key and product), and readiness is probed as a kubelet would."""
+    frozen_pid, pid = (d.stack.children[s].pid for s in ("user-service", "order-service"))
+    tag, stop = f"z{uuid.uuid4().hex[:6]}", asyncio.Event()
+    answers: list[tuple[float, Outcome]] = []  # (started, outcome)
+    ready: list[int] = []
+    before = proc_usage(pid)
+
+    async def load(worker: int) -> None:
+        for i in range(10**6):
+            if stop.is_set():
+                return
+            started, key = time.monotonic(), f"{tag}-{worker}-{i}"
+            try:
+                answers.append((started, await d.order(user_id, key=key, sku=key)))
+            except httpx.TransportError:
+                answers.append(
+                    (started, Outcome(0, time.monotonic() - started, {}, httpx.Headers()))
+                )
+            await asyncio.sleep(0.05)
+
+    async def probe() -> None:
+        while not stop.is_set():
+            try:
+                response = await d.client.get(f"{d.stack.order_url}/health/ready", timeout=3)
+                ready.append(response.status_code)
+            except httpx.TransportError:
+                ready.append(0)
+            await asyncio.sleep(0.5)
+
+    tasks = [asyncio.create_task(load(n)) for n in range(8)] + [asyncio.create_task(probe())]
+    await asyncio.sleep(3)  # steady load first
+    os.kill(frozen_pid, signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    try:
+        await asyncio.sleep(FREEZE_SECONDS)
+    finally:
+        os.kill(frozen_pid, signal.SIGCONT)
+    thawed_at = time.monotonic()
+    await asyncio.sleep(FREEZE_SECONDS)  # load goes on after the thaw: the recovery
+    stop.set()
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(2)  # let the pools drop what they no longer need
+    after = proc_usage(pid)
+    stored = await d.orders_of(user_id)
+
+    during = [(t, o) for t, o in answers if t + o.seconds >= frozen_at and t <= thawed_at]
+    failed = sorted(t + o.seconds - frozen_at for t, o in during if o.status == 503)
+    first_503 = failed[0] if failed else math.inf
+    worst = max((o.seconds for _, o in during), default=0.0)
+    # once the first lookups hit the deadline the breaker is open: what the later 503s cost
+    opened = frozen_at + first_503
+    open_ms = pct([o.seconds * 1000 for t, o in during if o.status == 503 and t >= opened], 50)
+    recovery = min((t - thawed_at for t, o in answers if t >= thawed_at and o.status == 201),
+                   default=math.inf)  # fmt: skip
+    acked = sum(o.status == 201 for _, o in answers)
+    statuses = sorted({o.status for _, o in answers})
+    data = {"freeze_seconds": FREEZE_SECONDS, "orders": len(answers), "statuses": statuses,
+            "first_503_s": first_503, "worst_s": worst, "open_p50_ms": open_ms,
+            "recovery_s": recovery, "ready": sorted(set(ready)), "before": before,
+            "after": after, "acknowledged": acked, "stored": stored}  # fmt: skip
+    verdicts = [
+        Verdict("frozen user-service: first 503 / worst order", f"{first_503:.2f} / {worst:.2f} s",
+                f"<= {DEADLINE + 1:.1f} s", first_503 <= DEADLINE + 1 and worst <= DEADLINE + 1),
+        Verdict("frozen user-service: breaker open, 503 p50", f"{open_ms:.1f} ms",
+                f"<= {FAST_FAIL_MS:.0f} ms", 0 < open_ms <= FAST_FAIL_MS),
+        Verdict("frozen user-service: order-service ready throughout", f"{sorted(set(ready))}",
+                "[200]", set(ready) == {200}),
+        Verdict("frozen user-service: threads/fds before -> after",
+                f"{before['threads']}/{before['fds']} -> {after['threads']}/{after['fds']}",
+                "after <= before + pools", bounded(before, after)),
+        Verdict("frozen user-service: recovers, no restart", f"{recovery:.2f} s after thaw",
+                f"<= {BREAKER_RESET + 5:.0f} s",
+                recovery <= BREAKER_RESET + 5 and d.stack.children["order-service"].alive()),
+        Verdict("frozen user-service: orders acknowledged / stored", f"{acked} / {stored}",
+                "equal", acked == stored),
+    ]  # fmt: skip
+    return verdicts, data
 
 
 def drill_schemathesis(
@@ -297,10 +395,7 @@ async def _drills(
         "stopped": lambda: drill_stopped(d, users[2]),
         "slow": lambda: drill_slow(d, users[3]),
         "idempotent": lambda: drill_idempotent(d, users[4]),
-        "frozen user-service": lambda: silent.drill_frozen_user_service(
-            stack, users.auth(users[5])
-        ),
-        "frozen PostgreSQL": lambda: silent.drill_frozen_postgres(stack, users.auth(users[6])),
+        "frozen user-service": lambda: drill_frozen(d, users[5]),
     }
     try:
         for name, drill in drills.items():

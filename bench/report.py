@@ -270,6 +270,40 @@ def tracing_table(results: dict[str, LoadResult], spans: dict[str, int]) -> str:
     return table(headers, rows)
 
 
+def before_rows(results: dict[str, LoadResult], suffix: str = " (before)") -> list[dict[str, Any]]:
+    """Each scenario run on ``--before``'s revision next to the same scenario on this tree."""
+    rows: list[dict[str, Any]] = []
+    for name, before in results.items():
+        after = results.get(name.removesuffix(suffix))
+        if not name.endswith(suffix) or after is None:
+            continue
+        cpu_b, cpu_a = before.cpu_ms_per_request, after.cpu_ms_per_request
+        rows.append({
+            "endpoint": after.name,
+            "cpu_ms_per_request_before": round(cpu_b, 3),
+            "cpu_ms_per_request_after": round(cpu_a, 3),
+            "cpu_change": round(cpu_a / cpu_b - 1, 3) if cpu_b else None,
+            "rps_before": round(before.rps, 1),
+            "rps_after": round(after.rps, 1),
+            "errors": before.errors + after.errors,
+        })  # fmt: skip
+    return rows
+
+
+def before_table(results: dict[str, LoadResult], revision: str) -> str:
+    """``--before``: CPU per request of the servers and throughput, that revision vs this tree."""
+    rows = [
+        [r["endpoint"], f"{r['cpu_ms_per_request_before']:.2f}",
+         f"{r['cpu_ms_per_request_after']:.2f}",
+         f"{r['cpu_change']:+.1%}" if r["cpu_change"] is not None else "",
+         f"{r['rps_before']:.0f}", f"{r['rps_after']:.0f}", str(r["errors"])]
+        for r in before_rows(results)
+    ]  # fmt: skip
+    headers = [f"{revision} vs this tree", "CPU ms/req before", "CPU ms/req after", "CPU",
+               "req/s before", "req/s after", "errors"]  # fmt: skip
+    return table(headers, rows)
+
+
 def verdict_table(verdicts: list[Verdict]) -> str:
     rows = [[v.name, v.measured, v.target, "PASS" if v.passed else "FAIL"] for v in verdicts]
     return table(["check", "measured", "target", "result"], rows)

@@ -4,8 +4,9 @@ bench: PostgreSQL + both services + the floor (Starlette + psycopg2) + the peer 
 an order insert written as full-stack-fastapi-template writes them) on 127.0.0.1, seeded through
 the APIs, then for each endpoint a warm-up (discarded) and a fixed-duration wrk run at fixed
 concurrency. Prints a table (floor, peer, services), each server's RSS after the run and the
-targets, writes bench/results/<timestamp>.json and latest.json. ``--profile`` samples each
-server with py-spy during its run and prints where the time goes.
+targets, writes bench/results/<timestamp>.json and latest.json. User reads and order creation
+also run interleaved (A/B rounds, so a neighbour's load falls on both alike) against a second pair
+of services: tracing on, or with ``--before REV`` that revision's code (a change's CPU cost).
 
 faults: see bench/drills.py.
 """
@@ -23,7 +24,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import micro, profile
 from bench._runtime import (
     REPO,
     BenchError,
@@ -41,6 +41,8 @@ from bench.report import (
     PEER_ORDER,
     PEER_READ,
     LoadResult,
+    before_rows,
+    before_table,
     bench_table,
     combine,
     judge_bench,
@@ -50,12 +52,11 @@ from bench.report import (
     tracing_table,
     verdict_table,
 )
-from bench.stack import PASSWORD, TRACED, Stack, seed_orders, seed_users, write_load_files
+from bench.stack import BEFORE, PASSWORD, TRACED, Stack, seed_orders, seed_users, write_load_files
 from devtools.postgres import PostgresError
 
 RESULTS = REPO / "bench" / "results"
-ROUNDS = 2  # A/B rounds of the tracing comparison
-TRACED_SCENARIOS = ("user GET /users/{id}", "order POST /orders")
+AB_SCENARIOS = ("user GET /users/{id}", "order POST /orders")
 EXPORT_DELAY = 6.0  # s: the SDK batch processor exports at least every 5 s
 WRK_DIR = REPO / "bench" / "wrk"
 
@@ -119,15 +120,10 @@ def measure(
     url: str,
     args: argparse.Namespace,
     results: dict[str, LoadResult],
-    profiles: dict[str, object],
-    workdir: Path,
 ) -> None:
     """Warm up (discarded), then one measured wrk run and the servers' CPU time during it."""
     warm_up(url, scenario, args)
     servers = servers_of(stack, scenario)
-    sampler = None
-    if args.profile:
-        sampler = profile.start(servers, args.duration, workdir / f"profile-{len(results)}")
     print(f"==> {scenario.name}: {args.duration} s at {args.connections} connections", flush=True)
     cpu_before = sum(cpu_seconds(pid) for pid in servers.values())
     result = run_wrk(
@@ -137,8 +133,6 @@ def measure(
     results[scenario.name] = replace(
         result, cpu_ms_per_request=1000 * cpu / result.requests if result.requests else 0
     )
-    if sampler is not None:
-        profiles[scenario.name] = profile.finish(sampler)
 
 
 def settled_span_count(stack: Stack, timeout: float = 60.0) -> int:
@@ -156,31 +150,26 @@ def measure_interleaved(
     pair: tuple[tuple[Scenario, str], tuple[Scenario, str]],
     args: argparse.Namespace,
     results: dict[str, LoadResult],
-    spans: dict[str, int],
-    profiles: dict[str, object],
-    workdir: Path,
+    spans: dict[str, int] | None,
 ) -> None:
-    """Tracing off and on, A/B: both warmed up, then ROUNDS times an untraced run and a traced
-    one of duration/ROUNDS each, so a neighbour's load falls on both alike. CPU and requests are
-    summed per side; latency percentiles are the mean of the rounds'. ``spans``: what the
-    receiver got during the traced runs, per traced request. With ``--profile`` each side's
-    first round is sampled."""
+    """A/B: both warmed up, then ``--rounds`` times a run of each of duration/rounds, so a
+    neighbour's load falls on both alike. CPU and requests are summed per side; latency
+    percentiles are the mean of the rounds'. ``spans`` (tracing on): what the receiver got
+    during the second side's runs."""
     for scenario, url in pair:
         warm_up(url, scenario, args)
-    spans_before = settled_span_count(stack)  # the warm-up's last batches in before counting
+    if spans is not None:
+        spans_before = settled_span_count(stack)  # the warm-up's last batches in first
     runs: dict[str, list[LoadResult]] = {scenario.name: [] for scenario, _ in pair}
     cpu: dict[str, float] = dict.fromkeys(runs, 0.0)
-    seconds = max(1, args.duration // ROUNDS)
-    for round_ in range(ROUNDS):
-        for scenario, url in pair:
-            print(f"==> {scenario.name}: {seconds} s (round {round_ + 1}/{ROUNDS})", flush=True)
+    rounds = args.rounds
+    seconds = max(1, args.duration // rounds)
+    for round_ in range(rounds):
+        for scenario, url in pair if round_ % 2 == 0 else pair[::-1]:  # ABBA
+            print(f"==> {scenario.name}: {seconds} s (round {round_ + 1}/{rounds})", flush=True)
             servers = servers_of(stack, scenario)
             # each round a tag of its own: a POST script's keys and e-mails must be new
             args_of_round = [f"{a}r{round_}" if a.endswith(args.tag) else a for a in scenario.args]
-            sampler = None
-            if args.profile and round_ == 0:
-                stem = workdir / f"profile-{len(results)}-{len(profiles)}"
-                sampler = profile.start(servers, seconds, stem)
             before = sum(cpu_seconds(pid) for pid in servers.values())
             runs[scenario.name].append(
                 run_wrk(
@@ -192,25 +181,19 @@ def measure_interleaved(
                 )
             )
             cpu[scenario.name] += sum(cpu_seconds(pid) for pid in servers.values()) - before
-            if sampler is not None:
-                profiles[scenario.name] = profile.finish(sampler)
-    spans[pair[1][0].name] = settled_span_count(stack) - spans_before
+    if spans is not None:
+        spans[pair[1][0].name] = settled_span_count(stack) - spans_before
     for name, parts in runs.items():
         results[name] = combine(name, parts, cpu[name])
 
 
 def bench(args: argparse.Namespace) -> int:
     require_tool("wrk", "Install it: apt-get install -y wrk (Debian package).")
-    if args.profile:
-        require_tool(
-            "py-spy", "Install the dev tools: make install (py-spy is in requirements-dev.txt)."
-        )
     tag = args.tag = uuid.uuid4().hex[:8]
     spans: dict[str, int] = {}
     started = datetime.now(UTC)
     machine_before = machine_info()
     results: dict[str, LoadResult] = {}
-    profiles: dict[str, object] = {}
     workdir = Path(tempfile.mkdtemp(prefix="bench-run-"))
     with local_postgres() as pg, Processes(workdir) as procs:
         stack = Stack(pg=pg, procs=procs, overrides=dict(kv.split("=", 1) for kv in args.set))
@@ -254,37 +237,36 @@ def bench(args: argparse.Namespace) -> int:
             "user-service": stack.user_url,
             "order-service": stack.order_url,
         }
-        # User reads and order creation also run with tracing on (every request sampled and
-        # exported), on a second pair of services, interleaved with the untraced runs.
-        ab = [s for s in scenarios if s.name in TRACED_SCENARIOS and selected(args, s.name)]
+        # User reads and order creation also run on a second pair of services, interleaved:
+        # tracing on (every request sampled and exported), or --before's revision.
+        ab = [s for s in scenarios if s.name in AB_SCENARIOS and selected(args, s.name)]
+        second = BEFORE if args.before else TRACED
         if ab:
-            print("==> a second pair of services, tracing on (OTLP/HTTP receiver)", flush=True)
-            stack.start_traced_services()
-            urls |= {
-                f"user-service{TRACED}": stack.traced_user_url,
-                f"order-service{TRACED}": stack.traced_order_url,
-            }
+            print(f"==> a second pair of services: {args.before or 'tracing on'}", flush=True)
+            if args.before:
+                user_url, order_url = stack.start_revision(args.before)
+            else:
+                user_url, order_url = stack.start_traced_services()
+            urls |= {f"user-service{second}": user_url, f"order-service{second}": order_url}
         for scenario in scenarios:
             if not selected(args, scenario.name):
                 continue
             if scenario not in ab:
-                measure(stack, scenario, urls[scenario.target], args, results, profiles, workdir)
+                measure(stack, scenario, urls[scenario.target], args, results)
                 continue
-            traced = replace(  # a tag of its own: new Idempotency-Keys, not replays
+            other = replace(  # a tag of its own: new Idempotency-Keys, not replays
                 scenario,
-                name=f"{scenario.name}{TRACED}",
-                target=f"{scenario.target}{TRACED}",
+                name=f"{scenario.name}{second}",
+                target=f"{scenario.target}{second}",
                 args=[f"t{a}" if a == tag else a for a in scenario.args],
             )
-            pair = ((scenario, urls[scenario.target]), (traced, urls[traced.target]))
-            measure_interleaved(stack, pair, args, results, spans, profiles, workdir)
+            pair = ((scenario, urls[scenario.target]), (other, urls[other.target]))
+            measure_interleaved(stack, pair, args, results, None if args.before else spans)
         # After the load: what each worker holds once it has served every scenario.
         rss = {
             name: [round(rss_mb(worker), 1) for worker in worker_pids(pid)]
             for name, pid in stack.servers().items()
         }
-    print("==> identity in process: token verification and Argon2id", flush=True)
-    identity = {"token_verification": micro.token_verification(), "argon2": micro.argon2()}
     verdicts = judge_bench(results, rss)
     report = {
         "kind": "bench",
@@ -301,10 +283,10 @@ def bench(args: argparse.Namespace) -> int:
         "settings": stack.settings(),
         "results": [r.as_json() for r in results.values()],
         "rss_mb": rss,
+        "before": args.before,
         "tracing_overhead": tracing_rows(results, spans),
-        "identity": identity,
+        "before_vs_this_tree": before_rows(results),
         "targets": [v.as_json() for v in verdicts],
-        "profiles": profiles,
     }
     print()
     print(bench_table(results))
@@ -313,13 +295,11 @@ def bench(args: argparse.Namespace) -> int:
     if spans:
         print()
         print(tracing_table(results, spans))
+    if args.before:
+        print()
+        print(before_table(results, args.before))
     print()
     print(verdict_table(verdicts))
-    print()
-    print(micro.table(identity["token_verification"], identity["argon2"]))  # type: ignore[arg-type]
-    for name, summary in profiles.items():
-        print(f"\n--- where the time goes: {name}")
-        print(profile.render(summary))  # type: ignore[arg-type]
     write_results(report, started)
     print(
         f"\nmachine: {machine_before['cpus']} CPUs, {machine_before['memory_gib']} GiB, "
@@ -353,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves CPU to servers)")
     b.add_argument("--users", type=int, default=200, help="users (and orders) seeded")
     b.add_argument("--only", nargs="*", help="run scenarios whose name contains a word")
-    b.add_argument("--profile", action="store_true", help="sample servers with py-spy")
+    b.add_argument("--rounds", type=int, default=2, help="A/B rounds of the interleaved rows")
+    b.add_argument("--before", metavar="REV", help="interleave with REV's code, not tracing on")
     b.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     f = sub.add_parser("faults", help="fault drills through a fault-injecting proxy")
     f.add_argument("--examples", type=int, default=300, help="schemathesis examples per operation")

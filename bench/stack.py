@@ -8,8 +8,11 @@ so a figure always comes with the configuration that produced it.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
+import subprocess
 import sys
+import tarfile
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +68,8 @@ USERS_TABLE = os.environ.get("BENCH_USERS_TABLE", "users")
 # the SDK's default batch processor to tests-e2e's receiver (a collector stand-in, own process).
 TRACING_SETTINGS: dict[str, str] = {"OTEL_TRACES_SAMPLER": "always_on"}
 TRACED = " (traced)"
+BEFORE = " (before)"  # --before REV: the same scenarios on an older revision, interleaved
+SOURCES = ("libs/service-kit/src", "user-service/src", "order-service/src")
 RECEIVER = REPO / "tests-e2e" / "e2e_support" / "otlp.py"
 # Identity: the service's defaults (Argon2id m=19 MiB, t=2, p=1, the hashing capacity and its
 # queue), but tokens that outlive a run, and no per-client limit: every request comes from
@@ -96,10 +101,7 @@ class Stack:
     user_port: int = 0
     overrides: dict[str, str] = field(default_factory=dict)  # --set KEY=VALUE, for experiments
     receiver_url: str = ""
-    traced_user_url: str = ""
-    traced_order_url: str = ""
     keys_dir: Path | None = None
-    label: str = "bench"  # names the databases: two stacks may share one PostgreSQL (bench.ab)
 
     def settings(self) -> dict[str, object]:
         return {
@@ -117,8 +119,8 @@ class Stack:
         }
 
     def migrate(self) -> None:
-        self.users_db = self.pg.create_database(f"users_{self.label}").url
-        self.orders_db = self.pg.create_database(f"orders_{self.label}").url
+        self.users_db = self.pg.create_database("users_bench").url
+        self.orders_db = self.pg.create_database("orders_bench").url
         for service, prefix, url in (
             ("user-service", "USER_SERVICE_", self.users_db),
             ("order-service", "ORDER_SERVICE_", self.orders_db),
@@ -131,7 +133,7 @@ class Stack:
             if proc.popen.wait(120) != 0:
                 raise BenchError(f"{service} migrate failed:\n{proc.log_tail()}")
             self.procs.stop(proc)
-        self.keys_dir = self.procs.workdir / f"keys-{self.label}"
+        self.keys_dir = self.procs.workdir / "keys"
         self._run_user_service_command("generate-key", str(self.keys_dir))
 
     def _run_user_service_command(self, *argv: str) -> None:
@@ -215,20 +217,40 @@ class Stack:
     def spans_received(self) -> int:
         return int(httpx.get(self.receiver_url, timeout=5).json()["spans"])
 
-    def start_traced_services(self) -> None:
-        """A second pair, same databases, exporting every trace to the receiver: ``user-service
-        (traced)`` and ``order-service (traced)``, the latter calling the former."""
+    def start_pair(self, suffix: str, extra: dict[str, str]) -> tuple[str, str]:
+        """A second pair on the same databases and signing key, ``extra`` in its environment:
+        ``user-service<suffix>`` and (when the first pair has one) ``order-service<suffix>``
+        calling it. Their URLs; the order one is empty without an order-service."""
+        user_url = self._serve(f"user-service{suffix}", "USER_SERVICE_", free_port(), extra)
+        order_url = ""
+        if "order-service" in self.children:
+            order_url = self._serve(
+                f"order-service{suffix}", "ORDER_SERVICE_", free_port(),
+                extra | self._order_env(user_url),
+            )  # fmt: skip
+        return user_url, order_url
+
+    def start_traced_services(self) -> tuple[str, str]:
+        """The pair that exports every trace to the receiver."""
         if not self.receiver_url:
             self.start_receiver()
         telemetry = TRACING_SETTINGS | {"OTEL_EXPORTER_OTLP_ENDPOINT": self.receiver_url}
-        self.traced_user_url = self._serve(
-            f"user-service{TRACED}", "USER_SERVICE_", free_port(), telemetry
-        )
-        if "order-service" in self.children:
-            order_env = telemetry | self._order_env(self.traced_user_url)
-            self.traced_order_url = self._serve(
-                f"order-service{TRACED}", "ORDER_SERVICE_", free_port(), order_env
-            )
+        return self.start_pair(TRACED, telemetry)
+
+    def start_revision(self, revision: str) -> tuple[str, str]:
+        """The pair that runs ``revision``'s code (``git archive`` of the sources, first on
+        ``PYTHONPATH``) with this checkout's dependencies, on this tree's schema."""
+        root = self.procs.workdir / "before"
+        root.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", revision, *SOURCES],
+            cwd=REPO, capture_output=True, check=False,
+        )  # fmt: skip
+        if archive.returncode != 0:
+            raise BenchError(f"git archive {revision}: {archive.stderr.decode().strip()}")
+        with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+            tar.extractall(root, filter="data")
+        return self.start_pair(BEFORE, {"PYTHONPATH": ":".join(str(root / s) for s in SOURCES)})
 
     def _uvicorn(self, name: str, factory: str, env: dict[str, str]) -> str:
         """``factory`` under uvicorn as the services run (one worker, UVICORN_OPTIONS)."""

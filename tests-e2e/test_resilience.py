@@ -1,8 +1,8 @@
-"""Faults in the cluster: user-service gone, then replaced pod by pod while orders keep coming.
+"""A fault only a cluster has: user-service replaced pod by pod while orders keep coming.
 
-order-service must answer a clean, quick 503 that stores nothing while it cannot check a buyer,
-recover by itself (no restart of its pods), and absorb a rolling restart of user-service with its
-retries, so no order is lost or duplicated.
+order-service must absorb the rolling restart with its retries, so no order is lost or
+duplicated, and without a restart of its own pods. (user-service down, slow, failing or frozen
+are drilled by `make faults` on local processes, where the timing is exact.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support.api import PROBLEM_JSON, Shop, describe
+from e2e_support.api import Shop, describe
 from e2e_support.cluster import Cluster
 
 pytestmark = pytest.mark.cluster
@@ -23,7 +23,6 @@ pytestmark = pytest.mark.cluster
 USER_SERVICE = "user-service"
 ORDER_SERVICE = "order-service"
 ORDER_INTERVAL = 0.05  # seconds between orders during the restart: steady traffic, not a flood
-SLACK = 1.5  # seconds beyond order-service's lookup deadline for the answer to reach the test
 
 
 @pytest.fixture
@@ -67,41 +66,6 @@ def settle(shop: Shop, body: dict[str, Any], outcome: Outcome, budget: float = 3
             raise AssertionError(f"order {outcome.product_id} not created in {budget:.0f}s: "
                                  f"{outcome.statuses}")  # fmt: skip
         time.sleep(wait)
-
-
-@pytest.mark.usefixtures("restore_user_service")
-def test_orders_answer_503_fast_and_store_nothing_while_user_service_is_down_then_recover(
-    shop: Shop, cluster: Cluster, pytestconfig: pytest.Config
-) -> None:
-    timeout = pytestconfig.getoption("rollout_timeout")
-    bound = pytestconfig.getoption("lookup_deadline") + SLACK
-    user = shop.create_user()
-    order_pods = cluster.pod_identities(ORDER_SERVICE)
-    replicas = cluster.replicas(USER_SERVICE)
-
-    cluster.scale(USER_SERVICE, 0)
-    cluster.wait_rollout(USER_SERVICE, timeout=timeout)
-    keys = [shop.new_key() for _ in range(3)]
-    for key in keys:
-        started = time.monotonic()
-        response = shop.post_order(shop.order_body(user["id"]), key=key)
-        elapsed = time.monotonic() - started
-
-        assert response.status_code == 503, describe(response)
-        assert response.headers["content-type"].startswith(PROBLEM_JSON)
-        assert response.json()["type"] == "/problems/user-service-unavailable"
-        assert "retry-after" in response.headers
-        assert elapsed < bound, f"503 took {elapsed:.2f}s, more than the {bound:.1f}s bound"
-    assert shop.orders_of(user["id"]) == []
-
-    cluster.scale(USER_SERVICE, replicas)
-    cluster.wait_rollout(USER_SERVICE, timeout=timeout)
-    recovered = Outcome(key=keys[0], product_id="sku-1")
-    settle(shop, shop.order_body(user["id"]), recovered)
-
-    assert recovered.order is not None
-    assert [o["id"] for o in shop.orders_of(user["id"])] == [recovered.order["id"]]
-    assert cluster.pod_identities(ORDER_SERVICE) == order_pods, "order-service was restarted"
 
 
 @pytest.mark.usefixtures("restore_user_service")

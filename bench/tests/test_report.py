@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bench.profile import component, summarize
 from bench.report import (
     FLOOR,
     ORDER_CREATE,
@@ -10,6 +9,7 @@ from bench.report import (
     PEER_READ,
     USER_READ,
     LoadResult,
+    before_rows,
     bench_table,
     combine,
     judge_bench,
@@ -126,20 +126,6 @@ def test_rss_table_lists_each_worker_of_each_server() -> None:
     assert "96.0, 97.5" in text
 
 
-def test_profile_summary_splits_time_by_component_and_leaf() -> None:
-    collapsed = (
-        "run (/x/site-packages/uvicorn/main.py);get (/w/user-service/src/user_service/api.py);"
-        "execute (/x/site-packages/sqlalchemy/engine/base.py) 3\n"
-        "run (/x/site-packages/uvicorn/main.py);dumps (/usr/lib/python3.11/json/__init__.py) 1\n"
-    )
-    summary = summarize(collapsed)
-    assert summary["samples"] == 4
-    assert dict(summary["components_inclusive_pct"]) == {
-        "uvicorn": 100.0, "user_service": 75.0, "sqlalchemy": 75.0, "stdlib:json": 25.0
-    }  # fmt: skip
-    assert component("/usr/lib/python3.11/threading.py") == "stdlib:threading"
-
-
 def test_combine_sums_counts_and_cpu_and_averages_percentiles() -> None:
     first = LoadResult("a", 100, 5.0, 1, 0, 10.0, 20.0, 30.0, 40.0)
     second = LoadResult("a", 300, 5.0, 0, 2, 20.0, 40.0, 50.0, 90.0)
@@ -158,28 +144,13 @@ def test_tracing_rows_put_each_traced_run_next_to_its_untraced_one() -> None:
     assert (row["rps_off"], row["rps_on"]) == (100.0, 80.0)
 
 
-def test_profile_layers_give_each_sample_to_its_innermost_known_layer() -> None:
-    sp = "/x/site-packages"
-    collapsed = (
-        # the driver: the statement's own C call, under SQLAlchemy
-        f"run ({sp}/uvicorn/main.py);execute ({sp}/sqlalchemy/engine/base.py);"
-        f"DefaultDialect.do_execute ({sp}/sqlalchemy/engine/default.py) 4\n"
-        # SQLAlchemy's Python above the driver
-        f"run ({sp}/uvicorn/main.py);_execute_context ({sp}/sqlalchemy/engine/base.py) 2\n"
-        # json.dumps of the access log: the log, not json
-        f"run ({sp}/uvicorn/main.py);emit (/usr/lib/python3.11/logging/__init__.py);"
-        "dumps (/usr/lib/python3.11/json/__init__.py) 1\n"
-        f"run ({sp}/uvicorn/main.py);verify (/w/libs/service-kit/src/service_kit/tokens.py);"
-        f"decode ({sp}/jwt/api_jwt.py) 1\n"
-        f"run ({sp}/uvicorn/main.py);send ({sp}/httpcore/_async/http11.py) 1\n"
-        f"run ({sp}/uvicorn/main.py) 1\n"
-    )
-    layers = dict(summarize(collapsed)["layers_pct"])
-    assert layers == {
-        "database driver (psycopg2, wait callback)": 40.0,
-        "SQL toolkit and ORM (SQLAlchemy, SQLModel)": 20.0,
-        "access log (logging, JSON)": 10.0,
-        "token verification (PyJWT, cryptography)": 10.0,
-        "HTTP client (httpx, httpcore, h11)": 10.0,
-        "ASGI server and event loop (uvicorn, asyncio)": 10.0,
-    }
+def test_before_rows_put_each_scenario_of_the_older_revision_next_to_this_tree() -> None:
+    after = LoadResult("order POST /orders", 1000, 10.0, 0, 0, 1, 2, 3, 4, cpu_ms_per_request=9.0)
+    before = LoadResult("order POST /orders (before)", 800, 10.0, 1, 0, 1, 2, 3, 4, 10.0)
+    alone = LoadResult("user POST /users", 10, 10.0, 0, 0, 1, 2, 3, 4, 50.0)
+    rows = before_rows({r.name: r for r in (after, before, alone)})
+    assert rows == [{
+        "endpoint": "order POST /orders", "cpu_ms_per_request_before": 10.0,
+        "cpu_ms_per_request_after": 9.0, "cpu_change": -0.1, "rps_before": 80.0,
+        "rps_after": 100.0, "errors": 1,
+    }]  # fmt: skip
