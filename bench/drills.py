@@ -360,11 +360,14 @@ def drill_schemathesis(
     verdicts, data = [], {}
     for name, url in (("user-service", stack.user_url), ("order-service", stack.order_url)):
         start = time.monotonic()
+        # One worker: with two, hypothesis' lambda descriptions (ast.parse in worker threads)
+        # crash now and then on CPython 3.11 with "AST constructor recursion depth mismatch"
+        # (python/cpython#106905), failing the drill with every case passed. One is faster here too.
         out = subprocess.run(
             [st, "run", f"{url}/openapi.json", "--checks",
              "not_a_server_error,response_schema_conformance,content_type_conformance",
              "--max-examples", str(examples), "--phases", "examples,coverage,fuzzing",
-             "--workers", "2", "--seed", "7", "--no-color", "--request-timeout", "10",
+             "--workers", "1", "--seed", "7", "--no-color", "--request-timeout", "10",
              "--generation-database", "none", "--report", "junit",
              "--report-junit-path", str(workdir / f"schemathesis-{name}.xml")],
             capture_output=True, text=True, timeout=600, check=False,
