@@ -5,6 +5,7 @@ to user-service". Nothing sleeps for real: the client's clock is the fake one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -197,6 +198,66 @@ async def test_fetch_jwks_failures_are_unavailable(
     client = make_client(script(outcome))
     with pytest.raises(UserServiceUnavailableError):
         await client.fetch_jwks()
+
+
+async def test_an_attempt_that_outlives_its_budget_is_abandoned_not_cancelled(
+    make_client: MakeClient, script: Any
+) -> None:
+    """Cancelling a request inside httpx's pool can leak its slot for good (encode/httpcore#1093:
+    every later lookup then fails with PoolTimeout): the attempt stops waiting at its budget,
+    and the request ends by its own timeouts, each cut to that budget."""
+    release = asyncio.Event()
+    cancelled: list[httpx.Request] = []
+
+    class Stuck(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                cancelled.append(request)
+                raise
+            return script.ok()  # type: ignore[no-any-return]
+
+    client = make_client(script.ok, transport=Stuck(), max_attempts=1, deadline=0.05)
+    with pytest.raises(UserServiceUnavailableError, match="deadline"):
+        await client.get_user(42, token=TOKEN)
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert cancelled == []
+    await client.aclose()
+
+
+async def test_no_more_requests_reach_httpx_than_its_pool_holds(
+    make_client: MakeClient, script: Any
+) -> None:
+    """The others wait for a slot in the client, where giving up leaves nothing behind, and
+    fail like a full pool (PoolTimeout, retried): httpcore's own queue is never used."""
+    release = asyncio.Event()
+    active = peak = 0
+
+    class Stuck(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await release.wait()
+            active -= 1
+            return script.ok()  # type: ignore[no-any-return]
+
+    client = make_client(
+        script.ok, transport=Stuck(), max_connections=2, max_keepalive=2, max_attempts=1,
+        deadline=0.05, connect_timeout=0.01,
+    )  # fmt: skip
+    lookups = (client.get_user(42, token=TOKEN) for _ in range(5))
+    failures = await asyncio.gather(*lookups, return_exceptions=True)
+    assert peak == 2
+    assert sorted(str(f).removeprefix("user-service lookup failed: ") for f in failures) == [
+        "PoolTimeout", "PoolTimeout", "PoolTimeout",
+        "attempt exceeded the deadline", "attempt exceeded the deadline",
+    ]  # fmt: skip
+    release.set()
+    await client.aclose()
 
 
 # --- the transport alone: what it tells the policy ------------------------------------------

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -87,6 +87,8 @@ class UserServiceTransport:
     ) -> None:
         self._settings = settings
         self._wall_clock = wall_clock
+        self._slots = asyncio.Semaphore(settings.max_connections)
+        self._in_flight: set[asyncio.Future[httpx.Response]] = set()  # strong references
         self.http = httpx.AsyncClient(
             base_url=settings.url,
             transport=transport,
@@ -101,6 +103,9 @@ class UserServiceTransport:
         )
 
     async def aclose(self) -> None:
+        for request in list(self._in_flight):
+            request.cancel()  # the pool goes with the client: no slot left to leak
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self.http.aclose()
 
     async def get_user(self, user_id: int, *, token: str, budget: float) -> UserRef | None:
@@ -111,17 +116,49 @@ class UserServiceTransport:
         headers = {"Authorization": f"Bearer {token}"}
         if request_id := current_request_id():
             headers["X-Request-ID"] = request_id
+        # httpx's timeouts are per operation; the deadline caps the attempt as a whole.
+        deadline = asyncio.get_running_loop().time() + budget
+        request = await self._start(
+            self.http.get(f"/users/{user_id}", headers=headers, timeout=timeout),
+            pool_deadline=min(deadline, asyncio.get_running_loop().time() + connect),
+        )
         try:
-            # httpx's timeouts are per operation; this caps the attempt as a whole.
-            async with asyncio.timeout(budget):
-                response = await self.http.get(
-                    f"/users/{user_id}", headers=headers, timeout=timeout
-                )
+            async with asyncio.timeout_at(deadline):
+                response = await asyncio.shield(request)  # abandoned at the deadline, not cancelled
         except TimeoutError:
             raise RetryableError("attempt exceeded the deadline") from None
         except httpx.TransportError as exc:
             raise RetryableError(type(exc).__name__) from None
         return self._user_from(response)
+
+    async def _start(
+        self, send: Coroutine[Any, Any, httpx.Response], *, pool_deadline: float
+    ) -> asyncio.Future[httpx.Response]:
+        """Send a request once one of the pool's connections is ours, and never cancel it.
+
+        httpcore's pool can keep the slot of a request cancelled while it waits for a connection
+        (by the caller, or by its own pool timeout) for good, and then every later request fails
+        with PoolTimeout (encode/httpcore#1093, open in 1.0.9). So requests wait for a slot here,
+        where a cancelled wait leaves nothing behind, and httpcore never queues one; and a request
+        past its deadline is left to end by its own timeouts (each cut to that deadline), holding
+        its slot until then.
+        """
+        try:
+            async with asyncio.timeout_at(pool_deadline):
+                await self._slots.acquire()
+        except TimeoutError:
+            send.close()
+            raise RetryableError("PoolTimeout") from None
+        request = asyncio.ensure_future(send)
+        self._in_flight.add(request)
+        request.add_done_callback(self._settled)
+        return request
+
+    def _settled(self, request: asyncio.Future[httpx.Response]) -> None:
+        self._in_flight.discard(request)
+        self._slots.release()
+        if not request.cancelled():
+            request.exception()  # retrieved: an abandoned request's failure is not "unhandled"
 
     def _user_from(self, response: httpx.Response) -> UserRef | None:
         status = response.status_code
