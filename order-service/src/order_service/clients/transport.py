@@ -116,43 +116,48 @@ class UserServiceTransport:
         headers = {"Authorization": f"Bearer {token}"}
         if request_id := current_request_id():
             headers["X-Request-ID"] = request_id
-        # httpx's timeouts are per operation; the deadline caps the attempt as a whole.
-        deadline = asyncio.get_running_loop().time() + budget
-        request = await self._start(
-            self.http.get(f"/users/{user_id}", headers=headers, timeout=timeout),
-            pool_deadline=min(deadline, asyncio.get_running_loop().time() + connect),
-        )
         try:
-            async with asyncio.timeout_at(deadline):
-                response = await asyncio.shield(request)  # abandoned at the deadline, not cancelled
+            # httpx's timeouts are per operation; the deadline caps the attempt as a whole.
+            response = await self._send(
+                lambda: self.http.get(f"/users/{user_id}", headers=headers, timeout=timeout),
+                pool_timeout=connect,
+                deadline=asyncio.get_running_loop().time() + budget,
+            )
         except TimeoutError:
             raise RetryableError("attempt exceeded the deadline") from None
         except httpx.TransportError as exc:
             raise RetryableError(type(exc).__name__) from None
         return self._user_from(response)
 
-    async def _start(
-        self, send: Coroutine[Any, Any, httpx.Response], *, pool_deadline: float
-    ) -> asyncio.Future[httpx.Response]:
-        """Send a request once one of the pool's connections is ours, and never cancel it.
+    async def _send(
+        self,
+        send: Callable[[], Coroutine[Any, Any, httpx.Response]],
+        *,
+        pool_timeout: float,
+        deadline: float | None = None,
+    ) -> httpx.Response:
+        """``send()`` once one of the pool's connections is ours, and never cancel it.
 
         httpcore's pool can keep the slot of a request cancelled while it waits for a connection
         (by the caller, or by its own pool timeout) for good, and then every later request fails
         with PoolTimeout (encode/httpcore#1093, open in 1.0.9). So requests wait for a slot here,
-        where a cancelled wait leaves nothing behind, and httpcore never queues one; and a request
-        past its deadline is left to end by its own timeouts (each cut to that deadline), holding
-        its slot until then.
+        where giving up leaves nothing behind (``httpx.PoolTimeout`` after ``pool_timeout``), and
+        httpcore never queues one; and a request past ``deadline`` (loop time: ``TimeoutError``),
+        or whose caller is cancelled, is left to end by its own timeouts, holding its slot until
+        then.
         """
+        loop = asyncio.get_running_loop()
+        slot_deadline = loop.time() + pool_timeout
         try:
-            async with asyncio.timeout_at(pool_deadline):
+            async with asyncio.timeout_at(min(slot_deadline, deadline or slot_deadline)):
                 await self._slots.acquire()
         except TimeoutError:
-            send.close()
-            raise RetryableError("PoolTimeout") from None
-        request = asyncio.ensure_future(send)
+            raise httpx.PoolTimeout("no connection to user-service free in time") from None
+        request = asyncio.ensure_future(send())
         self._in_flight.add(request)
         request.add_done_callback(self._settled)
-        return request
+        async with asyncio.timeout_at(deadline):
+            return await asyncio.shield(request)
 
     def _settled(self, request: asyncio.Future[httpx.Response]) -> None:
         self._in_flight.discard(request)
@@ -188,7 +193,9 @@ class UserServiceTransport:
     async def fetch_jwks(self) -> dict[str, object]:
         """user-service's JWKS document (one attempt); raises UserServiceUnavailableError."""
         try:
-            response = await self.http.get(JWKS_PATH)
+            response = await self._send(
+                lambda: self.http.get(JWKS_PATH), pool_timeout=self._settings.connect_timeout
+            )
         except httpx.HTTPError as exc:
             raise UserServiceUnavailableError(f"JWKS fetch failed: {type(exc).__name__}") from None
         if response.status_code != 200:
