@@ -28,15 +28,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from order_service.api.deps import get_user_directory
 from order_service.clients.breaker import CircuitBreaker
 from order_service.clients.user_service_client import UserServiceClient
-from order_service.config import Settings
+from order_service.config import Settings, UserServiceClientSettings
 from order_service.main import create_app
 from order_service.migrations import MIGRATIONS
-from service_kit.auth import get_token_verifier
 from service_kit.db import make_engine
-from service_kit.tokens import JwksCache, TokenVerifier, public_jwk
+from service_kit.tokens import public_jwk
+from service_kit.tracing import Tracing
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -183,22 +182,27 @@ def fake_user_service(issuer: Issuer) -> FakeUserService:
 
 @pytest.fixture
 def make_client(clock: FakeClock) -> Callable[..., UserServiceClient]:
-    """Factory: a real UserServiceClient over MockTransport(handler), on the fake clock."""
+    """Factory: a real UserServiceClient over MockTransport(handler), on the fake clock;
+    ``settings`` overrides UserServiceClientSettings' fields."""
 
-    def make(handler: Handler, **overrides: Any) -> UserServiceClient:
-        threshold = overrides.pop("failure_threshold", 5)
-        reset = overrides.pop("reset_timeout", 5.0)
-        options: dict[str, Any] = {
-            "transport": httpx.MockTransport(handler),
-            "sleep": clock.sleep,
-            "clock": clock,
-            "wall_clock": clock.wall,
-            "breaker": CircuitBreaker(
-                failure_threshold=threshold, reset_timeout=reset, clock=clock
+    def make(
+        handler: Handler,
+        *,
+        failure_threshold: int = 5,
+        reset_timeout: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        tracing: Tracing | None = None,
+        **settings: Any,
+    ) -> UserServiceClient:
+        return UserServiceClient(
+            UserServiceClientSettings(url="http://user-service.test", **settings),
+            breaker=CircuitBreaker(
+                failure_threshold=failure_threshold, reset_timeout=reset_timeout, clock=clock
             ),
-        }
-        options.update(overrides)
-        return UserServiceClient(base_url="http://user-service.test", **options)
+            tracing=tracing,
+            transport=transport or httpx.MockTransport(handler),
+            clock=clock,
+        )
 
     return make
 
@@ -219,7 +223,7 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         db_pool_size=10,
         db_max_overflow=10,
-        user_service_url="http://user-service.test",
+        user_service=UserServiceClientSettings(url="http://user-service.test"),
     )
 
 
@@ -248,27 +252,11 @@ def user_service_client(
     asyncio.run(client.aclose())
 
 
-def verifier_over(directory: UserServiceClient, settings: Settings) -> TokenVerifier:
-    """The verifier the lifespan builds, over the given client's JWKS fetch."""
-    return TokenVerifier(
-        JwksCache(
-            directory.fetch_jwks,
-            refresh_interval=settings.jwks_refresh_interval,
-            max_age=settings.jwks_max_age,
-        ),
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-    )
-
-
 @contextlib.contextmanager
 def _serving(
     settings: Settings, directory: UserServiceClient, headers: dict[str, str] | None = None
 ) -> Iterator[TestClient]:
-    application = create_app(settings)
-    application.dependency_overrides[get_user_directory] = lambda: directory
-    verifier = verifier_over(directory, settings)
-    application.dependency_overrides[get_token_verifier] = lambda: verifier
+    application = create_app(settings, user_service=directory)
     with TestClient(application, raise_server_exceptions=False, headers=headers) as test_client:
         yield test_client
     application.state.engine.dispose()

@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from order_service.config import Settings as OrderSettings
+from order_service.config import UserServiceClientSettings
 from order_service.main import create_app as create_order_app
 from order_service.migrations import MIGRATIONS as ORDER_MIGRATIONS
 from service_kit.tracing import Tracing, service_resource
@@ -109,9 +110,9 @@ def orders(
 ) -> Iterator[TestClient]:
     settings = OrderSettings(
         database_url=create_database("trace_orders"),
-        user_service_url=user_service_url,
-        user_service_backoff_initial=0.01,
-        user_service_backoff_max=0.02,
+        user_service=UserServiceClientSettings(
+            url=user_service_url, backoff_initial=0.01, backoff_max=0.02
+        ),
     )
     ORDER_MIGRATIONS.upgrade_head(settings)
     app = create_order_app(settings, tracing=tracing(ORDERS, exporter))

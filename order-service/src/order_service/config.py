@@ -11,7 +11,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from service_kit.settings import ServiceSettings
@@ -20,27 +20,55 @@ from service_kit.settings import ServiceSettings
 DEFAULT_DATABASE_URL = "postgresql://localhost/order_service"
 
 
+class UserServiceClientSettings(BaseModel):
+    """How order-service calls user-service (clients/user_service_client.py); the policy these
+    knobs tune is in docs/design.md, "order-service's calls to user-service"."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    url: str = "http://127.0.0.1:8001"
+    connect_timeout: float = Field(default=0.5, gt=0, le=30)
+    read_timeout: float = Field(default=2.0, gt=0, le=60)
+    max_attempts: int = Field(default=4, ge=1, le=10)
+    deadline: float = Field(default=4.0, gt=0, le=60)
+    backoff_initial: float = Field(default=0.1, ge=0, le=10)
+    backoff_max: float = Field(default=1.0, ge=0, le=30)
+    retry_after_max: float = Field(default=2.0, ge=0, le=60)
+    max_connections: int = Field(default=10, ge=1, le=1000)
+    max_keepalive: int = Field(default=10, ge=0, le=1000)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("url must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class BreakerSettings(BaseModel):
+    """The circuit breaker around the user-service lookups (clients/breaker.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    failure_threshold: int = Field(default=5, ge=1, le=1000)
+    reset_timeout: float = Field(default=5.0, gt=0, le=600)
+
+
 class Settings(ServiceSettings):
     service_name: ClassVar[str] = "order-service"
 
-    model_config = SettingsConfigDict(env_prefix="ORDER_SERVICE_")
+    # A nested group is read from its flat variables: ORDER_SERVICE_USER_SERVICE_READ_TIMEOUT is
+    # user_service.read_timeout (split once, after the group's name), as operators have set them.
+    model_config = SettingsConfigDict(
+        env_prefix="ORDER_SERVICE_", env_nested_delimiter="_", env_nested_max_split=1
+    )
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     port: int = Field(default=8002, ge=1, le=65535)
 
-    # user-service, the one dependency (clients/user_service_client.py)
-    user_service_url: str = "http://127.0.0.1:8001"
-    user_service_connect_timeout: float = Field(default=0.5, gt=0, le=30)
-    user_service_read_timeout: float = Field(default=2.0, gt=0, le=60)
-    user_service_max_attempts: int = Field(default=4, ge=1, le=10)
-    user_service_deadline: float = Field(default=4.0, gt=0, le=60)
-    user_service_backoff_initial: float = Field(default=0.1, ge=0, le=10)
-    user_service_backoff_max: float = Field(default=1.0, ge=0, le=30)
-    user_service_retry_after_max: float = Field(default=2.0, ge=0, le=60)
-    user_service_max_connections: int = Field(default=10, ge=1, le=1000)
-    user_service_max_keepalive: int = Field(default=10, ge=0, le=1000)
-    breaker_failure_threshold: int = Field(default=5, ge=1, le=1000)
-    breaker_reset_timeout: float = Field(default=5.0, gt=0, le=600)
+    # user-service, the one dependency: ORDER_SERVICE_USER_SERVICE_*, ORDER_SERVICE_BREAKER_*
+    user_service: UserServiceClientSettings = UserServiceClientSettings()
+    breaker: BreakerSettings = BreakerSettings()
 
     # bearer tokens: issued by user-service, verified here against its JWKS (service_kit.tokens)
     token_issuer: str = Field(default="user-service", min_length=1)
@@ -51,13 +79,6 @@ class Settings(ServiceSettings):
     idempotency_key_window: timedelta = Field(
         default=timedelta(hours=24), ge=timedelta(minutes=1), le=timedelta(days=30)
     )
-
-    @field_validator("user_service_url")
-    @classmethod
-    def _check_user_service_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("user_service_url must be an http:// or https:// URL")
-        return value.rstrip("/")
 
 
 @lru_cache

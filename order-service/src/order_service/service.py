@@ -4,10 +4,11 @@ The buyer is the caller: ``Buyer`` is the verified bearer token's subject (and t
 which is relayed to user-service so it answers for that user only). Every read is the buyer's own;
 another buyer's order is "not found", never "forbidden", so ids reveal nothing.
 
-Each function is a unit of work: it opens it with ``with sessions.begin() as session:`` (or
-``sessions.read()`` when it only reads: autocommit, no BEGIN/COMMIT round trips) and returns
-public models (docs/design.md, "One idiom each"). Routes call the async ``place_order``;
-it awaits the user directory (network) and runs each unit of database work in the threadpool, so
+``Orders`` holds the use cases, built once at startup with their collaborators; routes call its
+async methods with what the request brings. Each unit of work opens with ``with
+sessions.begin() as session:`` (or ``sessions.read()`` when it only reads: autocommit, no
+BEGIN/COMMIT round trips), runs in the threadpool and returns public models (docs/design.md, "One
+idiom each"). ``place_order`` awaits the user directory (network) between its units of work, so
 no database connection is held while user-service is being asked: one trip without an
 ``Idempotency-Key`` (the insert), two with one (the replay check, then the insert).
 
@@ -28,8 +29,9 @@ never pile up while orders come in; a partial index keeps the scan to the keyed 
 itself never depends on the purge: a lookup ignores keys older than the window. The orders are
 never deleted: only the key and its request hash are forgotten.
 
-Traces: the insert is a ``store order`` span (its SQL statements beneath it), from the tracer the
-route passes in (the API's no-op tracer when tracing is off).
+Traces: the insert is a ``store order`` span (its SQL statements beneath it), from the tracer
+``Orders`` was built with (the API's no-op tracer when tracing is off); the request's trace
+context and id travel in context variables, never as arguments.
 """
 
 from __future__ import annotations
@@ -101,137 +103,135 @@ def request_fingerprint(data: OrderCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def place_order(
-    *,
-    sessions: Sessions,
-    directory: UserDirectory,
-    buyer: Buyer,
-    data: OrderCreate,
-    idempotency_key: str | None = None,
-    key_window: timedelta = DEFAULT_KEY_WINDOW,
-    request_id: str | None = None,
-    tracer: Tracer = _NO_TRACER,
-) -> PlacedOrder:
-    fingerprint = request_fingerprint(data) if idempotency_key is not None else None
-    if idempotency_key is not None and fingerprint is not None:
-        replay = await run_in_threadpool(
-            find_replay,
-            sessions=sessions,
-            user_id=buyer.user_id,
-            key=idempotency_key,
-            fingerprint=fingerprint,
-            key_window=key_window,
-        )
-        if replay is not None:
-            return replay
+class Orders:
+    """The use cases of orders, built once at startup (main.py) with what they need: the
+    session factory, the user directory, the idempotency key window and the tracer of the
+    ``store order`` span. Routes get it through ``api.deps.OrdersDep``."""
 
-    user = await directory.get_user(buyer.user_id, token=buyer.token, request_id=request_id)
-    if user is None:
-        raise UnknownUserError(buyer.user_id)
+    def __init__(
+        self,
+        *,
+        sessions: Sessions,
+        directory: UserDirectory,
+        key_window: timedelta = DEFAULT_KEY_WINDOW,
+        tracer: Tracer = _NO_TRACER,
+    ) -> None:
+        self.sessions = sessions
+        self.directory = directory
+        self.key_window = key_window
+        self._tracer = tracer
 
-    with tracer.start_as_current_span(
-        "store order",
-        attributes={
-            "order.items": len(data.items),
-            "order.idempotent": idempotency_key is not None,
-        },
-    ) as span:
-        placed = await run_in_threadpool(
-            store_order,
-            sessions=sessions,
-            user=user,
-            data=data,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            key_window=key_window,
-        )
-        span.set_attributes({"order.id": placed.order.id, "order.replayed": placed.replayed})
-        return placed
-
-
-def store_order(
-    *,
-    sessions: Sessions,
-    user: UserRef,
-    data: OrderCreate,
-    idempotency_key: str | None,
-    fingerprint: str | None,
-    key_window: timedelta = DEFAULT_KEY_WINDOW,
-) -> PlacedOrder:
-    """Purge expired keys, insert the order, its items and the buyer's snapshot, in one
-    transaction; on a key collision, replay the winner."""
-    lines, total = price_items(data.items)
-    try:
-        with sessions.begin() as session:
-            repository.release_expired_keys(
-                session=session,
-                before=utc_now() - key_window,
+    async def place_order(
+        self, *, buyer: Buyer, data: OrderCreate, idempotency_key: str | None = None
+    ) -> PlacedOrder:
+        fingerprint = request_fingerprint(data) if idempotency_key is not None else None
+        if idempotency_key is not None and fingerprint is not None:
+            replay = await run_in_threadpool(
+                self.find_replay,
+                user_id=buyer.user_id,
                 key=idempotency_key,
-                limit=PURGE_BATCH,
+                fingerprint=fingerprint,
             )
-            rows = repository.add_order(
-                session=session,
-                user_id=user.id,
-                currency=data.currency,
-                lines=lines,
-                total=total,
-                buyer_name=user.name,
-                buyer_email=user.email,
+            if replay is not None:
+                return replay
+
+        user = await self.directory.get_user(buyer.user_id, token=buyer.token)
+        if user is None:
+            raise UnknownUserError(buyer.user_id)
+
+        with self._tracer.start_as_current_span(
+            "store order",
+            attributes={
+                "order.items": len(data.items),
+                "order.idempotent": idempotency_key is not None,
+            },
+        ) as span:
+            placed = await run_in_threadpool(
+                self.store_order,
+                user=user,
+                data=data,
                 idempotency_key=idempotency_key,
-                request_hash=fingerprint,
+                fingerprint=fingerprint,
             )
-            return PlacedOrder(order=_public(rows), replayed=False)
-    except repository.IdempotencyKeyTakenError:
-        if idempotency_key is None or fingerprint is None:
-            raise
-    replay = find_replay(
-        sessions=sessions,
-        user_id=user.id,
-        key=idempotency_key,
-        fingerprint=fingerprint,
-        key_window=key_window,
-    )
-    if replay is None:  # pragma: no cover - the winner's row exists once its insert blocked ours
-        raise RuntimeError("idempotency key taken but no order holds it")
-    return replay
+            span.set_attributes({"order.id": placed.order.id, "order.replayed": placed.replayed})
+            return placed
 
+    async def get_order(self, *, buyer: Buyer, order_id: int) -> OrderPublic:
+        """The buyer's order; another buyer's is ``OrderNotFoundError`` like a missing one."""
+        return await run_in_threadpool(self._read_order, user_id=buyer.user_id, order_id=order_id)
 
-def find_replay(
-    *,
-    sessions: Sessions,
-    user_id: int,
-    key: str,
-    fingerprint: str,
-    key_window: timedelta = DEFAULT_KEY_WINDOW,
-) -> PlacedOrder | None:
-    """The buyer's order stored under ``key`` within the window; ``IdempotencyKeyReusedError``
-    if its body differed."""
-    with sessions.read() as session:
-        rows = repository.get_order_by_idempotency_key(
-            session=session, user_id=user_id, key=key, not_before=utc_now() - key_window
+    async def list_orders(self, *, buyer: Buyer, limit: int, offset: int) -> OrderPage:
+        return await run_in_threadpool(
+            self._read_page, user_id=buyer.user_id, limit=limit, offset=offset
         )
-        if rows is None:
-            return None
-        if rows.order.request_hash != fingerprint:
-            raise IdempotencyKeyReusedError()
-        return PlacedOrder(order=_public(rows), replayed=True)
 
+    def store_order(
+        self,
+        *,
+        user: UserRef,
+        data: OrderCreate,
+        idempotency_key: str | None,
+        fingerprint: str | None,
+    ) -> PlacedOrder:
+        """Purge expired keys, insert the order, its items and the buyer's snapshot, in one
+        transaction; on a key collision, replay the winner."""
+        lines, total = price_items(data.items)
+        try:
+            with self.sessions.begin() as session:
+                repository.release_expired_keys(
+                    session=session,
+                    before=utc_now() - self.key_window,
+                    key=idempotency_key,
+                    limit=PURGE_BATCH,
+                )
+                rows = repository.add_order(
+                    session=session,
+                    user_id=user.id,
+                    currency=data.currency,
+                    lines=lines,
+                    total=total,
+                    buyer_name=user.name,
+                    buyer_email=user.email,
+                    idempotency_key=idempotency_key,
+                    request_hash=fingerprint,
+                )
+                return PlacedOrder(order=_public(rows), replayed=False)
+        except repository.IdempotencyKeyTakenError:
+            if idempotency_key is None or fingerprint is None:
+                raise
+        replay = self.find_replay(user_id=user.id, key=idempotency_key, fingerprint=fingerprint)
+        if replay is None:  # pragma: no cover - the winner's row exists once it blocked ours
+            raise RuntimeError("idempotency key taken but no order holds it")
+        return replay
 
-def get_order(*, sessions: Sessions, order_id: int, user_id: int) -> OrderPublic:
-    """The buyer's order; another buyer's is ``OrderNotFoundError`` like a missing one."""
-    with sessions.read() as session:
-        rows = repository.get_order(session=session, order_id=order_id, user_id=user_id)
-        if rows is None:
-            raise OrderNotFoundError(order_id)
-        return _public(rows)
+    def find_replay(self, *, user_id: int, key: str, fingerprint: str) -> PlacedOrder | None:
+        """The buyer's order stored under ``key`` within the window;
+        ``IdempotencyKeyReusedError`` if its body differed."""
+        with self.sessions.read() as session:
+            rows = repository.get_order_by_idempotency_key(
+                session=session, user_id=user_id, key=key, not_before=utc_now() - self.key_window
+            )
+            if rows is None:
+                return None
+            if rows.order.request_hash != fingerprint:
+                raise IdempotencyKeyReusedError()
+            return PlacedOrder(order=_public(rows), replayed=True)
 
+    def _read_order(self, *, user_id: int, order_id: int) -> OrderPublic:
+        with self.sessions.read() as session:
+            rows = repository.get_order(session=session, order_id=order_id, user_id=user_id)
+            if rows is None:
+                raise OrderNotFoundError(order_id)
+            return _public(rows)
 
-def list_orders(*, sessions: Sessions, user_id: int, limit: int, offset: int) -> OrderPage:
-    with sessions.read() as session:
-        rows, total = repository.list_orders(
-            session=session, user_id=user_id, limit=limit, offset=offset
-        )
-        return OrderPage(items=[_public(r) for r in rows], total=total, limit=limit, offset=offset)
+    def _read_page(self, *, user_id: int, limit: int, offset: int) -> OrderPage:
+        with self.sessions.read() as session:
+            rows, total = repository.list_orders(
+                session=session, user_id=user_id, limit=limit, offset=offset
+            )
+            return OrderPage(
+                items=[_public(r) for r in rows], total=total, limit=limit, offset=offset
+            )
 
 
 def _public(rows: OrderRows) -> OrderPublic:

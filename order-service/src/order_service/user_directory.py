@@ -21,11 +21,10 @@ class UserRef:
 
 
 class UserDirectory(Protocol):
-    async def get_user(
-        self, user_id: int, *, token: str, request_id: str | None = None
-    ) -> UserRef | None:
+    async def get_user(self, user_id: int, *, token: str) -> UserRef | None:
         """The user, or None when the directory knows no such user; asked with the caller's
-        own bearer token (the directory lets a user read only their own record).
+        own bearer token (the directory lets a user read only their own record). The current
+        request's id and trace travel in their context variables, not as arguments.
 
         Raises TokenRefusedError when the directory refuses the token, and
         UserServiceUnavailableError when it cannot answer.

@@ -42,9 +42,11 @@ from pact import Pact, match
 from pact.interaction import HttpInteraction
 
 from order_service.clients.user_service_client import UserServiceClient
+from order_service.config import UserServiceClientSettings
 from order_service.errors import TokenRefusedError
 from order_service.models import USER_ID_MAX
 from order_service.user_directory import UserRef
+from service_kit.log import request_id_var
 from service_kit.tokens import keys_from_jwks
 from service_kit.tracing import Tracing
 
@@ -74,10 +76,14 @@ TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 async def client_for(pact: Pact) -> AsyncIterator[UserServiceClient]:
     """The real client, pointed at Pact's mock server for the interactions declared so far."""
     with pact.serve(addr="127.0.0.1") as server:
-        client = UserServiceClient(base_url=str(server.url), tracing=Tracing(TracerProvider()))
+        settings = UserServiceClientSettings(url=str(server.url))
+        client = UserServiceClient(settings, tracing=Tracing(TracerProvider()))
+        # the request being served: its id travels in the kit's context variable
+        request = request_id_var.set(REQUEST_ID)
         try:
             yield client
         finally:
+            request_id_var.reset(request)
             await client.aclose()
 
 
@@ -136,7 +142,7 @@ async def test_get_user_returns_the_user_when_user_service_knows_the_id(pact: Pa
     )
 
     async with client_for(pact) as client:
-        user = await client.get_user(USER_ID, token=TOKEN, request_id=REQUEST_ID)
+        user = await client.get_user(USER_ID, token=TOKEN)
 
     assert user == UserRef(id=USER_ID, name="Ada Lovelace", email="user42@example.com")
 
@@ -155,7 +161,7 @@ async def test_get_user_returns_none_when_user_service_answers_user_not_found(pa
     )
 
     async with client_for(pact) as client:
-        user = await client.get_user(USER_ID, token=TOKEN, request_id=REQUEST_ID)
+        user = await client.get_user(USER_ID, token=TOKEN)
 
     assert user is None
 
@@ -180,7 +186,7 @@ async def test_get_user_raises_token_refused_when_user_service_answers_invalid_t
 
     async with client_for(pact) as client:
         with pytest.raises(TokenRefusedError):
-            await client.get_user(USER_ID, token=TOKEN, request_id=REQUEST_ID)
+            await client.get_user(USER_ID, token=TOKEN)
 
 
 async def test_user_service_answers_for_the_largest_user_id_order_service_accepts(
@@ -202,7 +208,7 @@ async def test_user_service_answers_for_the_largest_user_id_order_service_accept
     )
 
     async with client_for(pact) as client:
-        user = await client.get_user(USER_ID_MAX, token=TOKEN, request_id=REQUEST_ID)
+        user = await client.get_user(USER_ID_MAX, token=TOKEN)
 
     assert user is None
 

@@ -38,12 +38,12 @@ def test_racing_inserts_with_one_key_store_one_order_and_the_loser_replays_it(
     fingerprint = service.request_fingerprint(data)
     barrier = threading.Barrier(2)
 
-    sessions = make_session_factory(db_engine)
+    orders = service.Orders(sessions=make_session_factory(db_engine), directory=_BothAsk())
 
     def place() -> service.PlacedOrder:
         barrier.wait(timeout=10)
-        return service.store_order(
-            sessions=sessions, user=ADA, data=data, idempotency_key="race", fingerprint=fingerprint
+        return orders.store_order(
+            user=ADA, data=data, idempotency_key="race", fingerprint=fingerprint
         )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -62,9 +62,7 @@ class _BothAsk:
         self.calls = 0
         self.both_asked = asyncio.Event()
 
-    async def get_user(
-        self, user_id: int, *, token: str, request_id: str | None = None
-    ) -> UserRef | None:
+    async def get_user(self, user_id: int, *, token: str) -> UserRef | None:
         self.calls += 1
         if self.calls == 2:
             self.both_asked.set()
@@ -79,12 +77,10 @@ async def test_two_identical_requests_racing_through_place_order_create_one_orde
     data = OrderCreate.model_validate(BODY)
     directory = _BothAsk()
 
-    sessions = make_session_factory(db_engine)
+    orders = service.Orders(sessions=make_session_factory(db_engine), directory=directory)
 
     async def place() -> service.PlacedOrder:
-        return await service.place_order(
-            sessions=sessions,
-            directory=directory,
+        return await orders.place_order(
             buyer=service.Buyer(user_id=1, token="t"),
             data=data,
             idempotency_key="same-key",
@@ -102,11 +98,9 @@ def test_two_buyers_may_use_the_same_idempotency_key(db_engine: Engine) -> None:
     """Keys are scoped to the buyer: the same key from another buyer is a new order."""
     data = OrderCreate.model_validate(BODY)
     fingerprint = service.request_fingerprint(data)
-    sessions = make_session_factory(db_engine)
+    orders = service.Orders(sessions=make_session_factory(db_engine), directory=_BothAsk())
     placed = [
-        service.store_order(
-            sessions=sessions, user=user, data=data, idempotency_key="k", fingerprint=fingerprint
-        )
+        orders.store_order(user=user, data=data, idempotency_key="k", fingerprint=fingerprint)
         for user in (ADA, UserRef(id=2, name="Bob", email="bob@example.com"))
     ]
     assert [p.replayed for p in placed] == [False, False]

@@ -96,7 +96,7 @@ def test_post_order_returns_503_with_retry_after_when_user_service_keeps_failing
     response = client.post("/orders", json=order_body())
     assert_problem(response, 503, "user-service-unavailable")
     assert int(response.headers["Retry-After"]) >= 1
-    assert len(fake_user_service.requests) == settings.user_service_max_attempts
+    assert len(fake_user_service.requests) == settings.user_service.max_attempts
     assert count_orders(client) == 0
 
 

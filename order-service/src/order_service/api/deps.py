@@ -1,5 +1,5 @@
-"""What order-service's routes get injected beyond the kit's ``SessionsDep``; override these with
-``app.dependency_overrides`` in tests.
+"""What order-service's routes get injected: the caller, and the ``Orders`` use cases the app
+built at startup; override these with ``app.dependency_overrides`` in tests.
 
 ``service_kit.deps.app_state``, like the kit's: they hand out what the lifespan built (no I/O),
 on the event loop instead of the thread pool.
@@ -12,9 +12,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPBearer
 
-from order_service.config import Settings
-from order_service.service import Buyer
-from order_service.user_directory import UserDirectory
+from order_service.service import Buyer, Orders
 from service_kit.auth import bearer_principal
 from service_kit.deps import app_state
 from service_kit.tokens import Principal
@@ -27,10 +25,8 @@ bearer_scheme = HTTPBearer(
 caller = bearer_principal(bearer_scheme)
 
 
-get_app_settings = app_state("settings", Settings)
-# the app's one user-service client (opened and closed by the lifespan); UserDirectory is a
-# Protocol, which mypy refuses as a type[T] argument although only its name is used
-get_user_directory = app_state("user_directory", UserDirectory)  # type: ignore[type-abstract]
+# the app's one Orders (built by the lifespan, over the app's user-service client)
+get_orders = app_state("orders", Orders)
 
 
 async def get_buyer(principal: Annotated[Principal, Depends(caller)]) -> Buyer:
@@ -39,6 +35,5 @@ async def get_buyer(principal: Annotated[Principal, Depends(caller)]) -> Buyer:
     return Buyer(user_id=principal.user_id, token=principal.token)
 
 
-SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-UserDirectoryDep = Annotated[UserDirectory, Depends(get_user_directory)]
+OrdersDep = Annotated[Orders, Depends(get_orders)]
 BuyerDep = Annotated[Buyer, Depends(get_buyer)]

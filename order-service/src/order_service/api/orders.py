@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response, status
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Header, Path, Query, Response, status
 
-from order_service import service
-from order_service.api.deps import BuyerDep, SettingsDep, UserDirectoryDep
+from order_service.api.deps import BuyerDep, OrdersDep
 from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
-from service_kit.deps import SessionsDep, TracingDep
 from service_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -48,26 +45,13 @@ _PROBLEMS = {
 async def create_order(
     data: OrderCreate,
     buyer: BuyerDep,
-    sessions: SessionsDep,
-    directory: UserDirectoryDep,
-    settings: SettingsDep,
-    tracing: TracingDep,
-    request: Request,
+    orders: OrdersDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderPublic:
     """Place an order for the caller (the token's subject), with a snapshot of their name and
     email as user-service has them now."""
-    placed = await service.place_order(
-        sessions=sessions,
-        directory=directory,
-        buyer=buyer,
-        data=data,
-        idempotency_key=idempotency_key,
-        key_window=settings.idempotency_key_window,
-        tracer=tracing.tracer(service.__name__),
-        request_id=getattr(request.state, "request_id", None),
-    )
+    placed = await orders.place_order(buyer=buyer, data=data, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/orders/{placed.order.id}"
     if placed.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -79,21 +63,17 @@ async def create_order(
     response_model=OrderPublic,
     responses=problem_responses(_PROBLEMS, 401, 404, 422, 503),
 )
-async def get_order(order_id: OrderId, buyer: BuyerDep, sessions: SessionsDep) -> OrderPublic:
+async def get_order(order_id: OrderId, buyer: BuyerDep, orders: OrdersDep) -> OrderPublic:
     """One of the caller's orders; someone else's id is a 404, like a missing one."""
-    return await run_in_threadpool(
-        service.get_order, sessions=sessions, order_id=order_id, user_id=buyer.user_id
-    )
+    return await orders.get_order(buyer=buyer, order_id=order_id)
 
 
 @router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 401, 422, 503))
 async def list_orders(
     buyer: BuyerDep,
-    sessions: SessionsDep,
+    orders: OrdersDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> OrderPage:
     """The caller's orders, by id."""
-    return await run_in_threadpool(
-        service.list_orders, sessions=sessions, user_id=buyer.user_id, limit=limit, offset=offset
-    )
+    return await orders.list_orders(buyer=buyer, limit=limit, offset=offset)
