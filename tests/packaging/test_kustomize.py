@@ -52,7 +52,7 @@ def test_kustomize_output_is_valid_kubernetes(
 def test_kustomize_produces_the_objects_of_the_helm_default_render(
     kustomize_objects: Objects, rendered: dict[tuple[str, str], Objects]
 ) -> None:
-    assert identity(kustomize_objects) == identity(rendered[("shop-default", "1.34.0")])
+    assert identity(kustomize_objects) == identity(rendered[("shop-default", "1.35.4")])
 
 
 def test_kustomize_pods_match_the_helm_pods(
@@ -75,4 +75,4 @@ def test_kustomize_pods_match_the_helm_pods(
             }
         return out
 
-    assert pods(kustomize_objects) == pods(rendered[("shop-default", "1.34.0")])
+    assert pods(kustomize_objects) == pods(rendered[("shop-default", "1.35.4")])
