@@ -100,6 +100,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "traces: needs both services exporting to this run's OTLP receiver "
         "(--otlp-listen); -m 'not traces' without one",
     )  # fmt: skip
+    config.addinivalue_line(
+        "markers", "network_policies: needs a cluster that enforces NetworkPolicies and, from "
+        "outside it, rights to create a namespace and pods; the in-cluster Job deselects it",
+    )  # fmt: skip
 
 
 @dataclass
