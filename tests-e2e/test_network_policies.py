@@ -110,6 +110,15 @@ def answers_from(
 
 
 @pytest.fixture(scope="module")
+def cluster(target: Any) -> Cluster:
+    """conftest's ``cluster``, for the whole module: the probes are started once."""
+    if target.cluster is None:
+        pytest.fail("the NetworkPolicy test needs a cluster (KUBECONFIG)", pytrace=False)
+    found: Cluster = target.cluster
+    return found
+
+
+@pytest.fixture(scope="module")
 def release(cluster: Cluster) -> Release:
     for service in (USER_SERVICE, ORDER_SERVICE):
         cluster.wait_rollout(service, settled=True)
