@@ -123,7 +123,8 @@ def test_kind_runs_the_newest_kubernetes_the_charts_are_rendered_for() -> None:
     node = re.search(r"kindest/node:v(\d+\.\d+)\.", script)
     conftest = (REPO / "tests" / "packaging" / "conftest.py").read_text()
     newest = re.search(r'^KUBE_NEW = "(\d+\.\d+)\.', conftest, re.MULTILINE)
-    assert node and newest
+    assert node, "no kindest/node:vX.Y.Z in scripts/e2e-kind.sh"
+    assert newest, "no KUBE_NEW in tests/packaging/conftest.py"
     assert node.group(1) == newest.group(1)
 
 

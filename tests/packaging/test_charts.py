@@ -77,7 +77,9 @@ def test_kubernetes_older_than_the_range_is_refused(helm_template: Template) -> 
     assert "kubeVersion" in result.stderr
 
 
-def test_every_version_in_the_range_gets_the_ga_apis(rendered: dict[tuple[str, str], Objects]) -> None:
+def test_every_version_in_the_range_gets_the_ga_apis(
+    rendered: dict[tuple[str, str], Objects],
+) -> None:
     for kube in (OLD, NEW):
         assert api_versions(rendered[("shop-pdb", kube)])["PodDisruptionBudget"] == "policy/v1"
         hpa = api_versions(rendered[("shop-autoscaling", kube)])["HorizontalPodAutoscaler"]
