@@ -156,9 +156,12 @@ bench: $(STAMP) ## The floor, the peer (template-style) and every endpoint side 
 faults: $(STAMP) ## Fault drills through a fault-injecting proxy; fails if a drill misses its target (~1.5 min)
 	$(BIN)/python -m bench.run faults $(ARGS)
 
+# kind-offline (beside the repository, like get-helm) builds kind's node image where no image
+# registry answers; without it, make e2e uses the stock kindest/node (Docker and kind needed).
+KIND_OFFLINE ?= $(wildcard $(SHARED)/tools/kind-offline/kind-offline)
 .PHONY: e2e
-e2e: $(STAMP) skaffold-tool ## End-to-end on kind (needs Docker, kind, skaffold): skaffold build, deploy, verify (tests-e2e as a Job)
-	BASE_IMAGE=$(BASE_IMAGE) scripts/e2e-kind.sh
+e2e: $(STAMP) tools skaffold-tool ## On a new kind cluster (Kubernetes 1.35): skaffold build, deploy, helm test, verify (tests-e2e), NetworkPolicies, dev loop; then deleted
+	BASE_IMAGE=$(BASE_IMAGE) KIND_OFFLINE=$(KIND_OFFLINE) PYTHON=$(BIN)/python scripts/e2e-kind.sh
 
 .PHONY: e2e-cluster
 e2e-cluster: $(STAMP) tools skaffold-tool ## The same on the cluster of KUBE_CONTEXT/KUBECONFIG whose node runs $DOCKER_HOST's engine

@@ -1,24 +1,30 @@
 #!/usr/bin/env bash
-# `make e2e-cluster` (and `make e2e` on kind, and CI on the k8s sandbox): the end-to-end suite
+# `make e2e-cluster` (and `make e2e` on kind, in CI too): the end-to-end suite
 # through skaffold.yaml's profile e2e, against the cluster of KUBE_CONTEXT (default: the current
 # context of KUBECONFIG). The only deploy path; nothing here runs helm by hand.
 #
 # 1. skaffold build -p e2e: user-service, order-service, PostgreSQL (images/postgres) and the
 #    suite's image (tests-e2e/Dockerfile) with the Docker engine of DOCKER_HOST, FROM
-#    ${BASE_IMAGE:-python:3.11-slim}, never pushed (kind: skaffold loads them into its node);
+#    ${BASE_IMAGE:-python:3.11-slim}, never pushed;
 #    the built references go to $E2E_ARTIFACTS/build.json;
-# 2. skaffold deploy -p e2e --build-artifacts: the release `shop` of helm/ in $E2E_NAMESPACE
-#    (created if missing), waited for, plus the suite's ServiceAccount and Role;
-# 3. skaffold verify -p e2e --build-artifacts: tests-e2e, faults included, as a Job in that
+# 2. skaffold deploy -p e2e --build-artifacts --load-images: on kind, the images loaded into the
+#    node (`kind load docker-image`); the release `shop` of helm/ in $E2E_NAMESPACE (created if
+#    missing), waited for, plus the suite's ServiceAccount and Role;
+# 3. helm test: the charts' own test pods (each service answers, order-service's user-service
+#    answers from it), as a chart user checks a release;
+# 4. skaffold verify -p e2e --build-artifacts: tests-e2e, faults included, as a Job in that
 #    namespace; its exit status is this script's.
-# 4. with E2E_DELETE=1 (CI): skaffold delete -p e2e, a check that nothing of it is left, then
+# 5. with E2E_NETWORK_POLICIES=1 (kind: its CNI enforces them): tests-e2e -m network_policies
+#    from here, with this kubeconfig (it creates a namespace and probe pods);
+# 6. with E2E_DELETE=1 (CI): skaffold delete -p e2e, a check that nothing of it is left, then
 #    the namespace itself (with the PVCs and Secrets helm keeps), so the next run starts empty.
 # A failed deploy or verify leaves pods, events and logs of the namespace in $E2E_ARTIFACTS.
-# The images stay in that Docker engine, which must be the one the cluster's node runs (k8s
-# sandbox, kind, minikube's docker-env). Each stage prints its time.
+# The images stay in that Docker engine, which must be the one the cluster's node runs (minikube's
+# docker-env) or one kind loads from. Each stage prints its time.
 #
 # Settings (environment): KUBECONFIG, KUBE_CONTEXT, DOCKER_HOST, BASE_IMAGE, E2E_NAMESPACE
-# (shop-e2e), E2E_ARTIFACTS (.e2e-artifacts), E2E_DELETE, SKAFFOLD, KUBECTL.
+# (shop-e2e), E2E_ARTIFACTS (.e2e-artifacts), E2E_DELETE, E2E_NETWORK_POLICIES, SKAFFOLD, KUBECTL,
+# PYTHON (the one with the dev requirements: .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -88,7 +94,10 @@ deploy() {
   # A Job left by a killed earlier verify would block the new one (same name).
   "${k[@]}" -n "$NAMESPACE" delete job tests-e2e --ignore-not-found --wait=true >/dev/null 2>&1 \
     || true
-  if ! "${sk[@]}" deploy --namespace "$NAMESPACE" --build-artifacts "$build_json"; then
+  # --load-images: skaffold loads images into a kind-* (or k3d-*) context's nodes only when the
+  # same run built them, or with this flag; on other clusters it does nothing.
+  if ! "${sk[@]}" deploy --namespace "$NAMESPACE" --build-artifacts "$build_json" \
+    --load-images=true; then
     dump_namespace "$ARTIFACTS/deploy"
     die "skaffold deploy failed; pods, events and logs in $ARTIFACTS/deploy"
   fi
@@ -101,6 +110,19 @@ verify() {
     die "tests-e2e failed in the cluster; its output is in $ARTIFACTS/verify.log, the \
 namespace's pods, events and logs in $ARTIFACTS/verify"
   fi
+}
+
+helm_test() {
+  # (no --logs: the test pods are deleted once they pass; a failed one is kept for the dump)
+  if ! helm --kube-context "$context" -n "$NAMESPACE" test shop --timeout 5m; then
+    dump_namespace "$ARTIFACTS/helm-test"
+    die "helm test failed; pods, events and logs in $ARTIFACTS/helm-test"
+  fi
+}
+network_policies() {
+  "${PYTHON:-$ROOT/.venv/bin/python}" -m pytest -p no:cacheprovider tests-e2e -v \
+    -m network_policies --kubeconfig "$kubeconfig" --namespace "$NAMESPACE" --release shop \
+    --artifacts "$ARTIFACTS/network-policies"
 }
 
 delete() {
@@ -118,5 +140,9 @@ delete() {
 
 stage "skaffold build -p e2e" build
 stage "skaffold deploy -p e2e ($NAMESPACE)" deploy
+stage "helm test shop" helm_test
 stage "skaffold verify -p e2e (tests-e2e Job)" verify
+if [ "${E2E_NETWORK_POLICIES:-0}" = 1 ]; then
+  stage "NetworkPolicies (tests-e2e -m network_policies)" network_policies
+fi
 if [ "${E2E_DELETE:-0}" = 1 ]; then stage "skaffold delete -p e2e" delete; fi

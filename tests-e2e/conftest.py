@@ -105,6 +105,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "hostile: the hostile-client suite (test_hostile.py, `make hostile`): floods "
         "local processes started with its settings; runs only when -m names it",
     )  # fmt: skip
+    config.addinivalue_line(
+        "markers", "network_policies: needs a cluster that enforces NetworkPolicies and, from "
+        "outside it, rights to create a namespace and pods; the in-cluster Job deselects it",
+    )  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

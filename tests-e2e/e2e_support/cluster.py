@@ -205,12 +205,16 @@ class Cluster:
             time.sleep(0.5)
         raise ClusterError(f"no new Ready PostgreSQL pod for {service} after {timeout:.0f}s")
 
-    def exec(self, pod: str, container: str, script: str, timeout: float = 30.0) -> str:
-        """Run ``sh -c script`` in a container (``kubectl exec``: the pods/exec subresource);
-        its output, or ClusterError with it when the script fails."""
+    def exec(
+        self, pod: str, container: str, script: str, timeout: float = 30.0,
+        namespace: str | None = None,
+    ) -> str:  # fmt: skip
+        """Run ``sh -c script`` in a container (``kubectl exec``: the pods/exec subresource) of
+        a pod in ``namespace`` (default: the release's); its output, or ClusterError with it
+        when the script fails."""
         run: Callable[..., Any] = stream
         resp = run(
-            self.core.connect_get_namespaced_pod_exec, pod, self.namespace,
+            self.core.connect_get_namespaced_pod_exec, pod, namespace or self.namespace,
             container=container, command=["sh", "-c", script],
             stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False,
         )  # fmt: skip

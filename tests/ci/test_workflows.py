@@ -103,12 +103,29 @@ def test_deploy_ships_the_images_e2e_tested_and_never_rebuilds() -> None:
     assert [d["with"]["name"] for d in downloads] == ["tested-images"]
 
 
-def test_e2e_on_kind_takes_the_skaffold_path_of_the_sandbox() -> None:
+def test_ci_and_the_workflow_run_the_same_e2e_on_kind() -> None:
     steps = jobs()["e2e"]["steps"]
     assert "make e2e" in [step.get("run", "").strip() for step in steps]
+    # the cluster is the script's (created and deleted by make e2e), never the action's
+    kind_actions = [s for s in steps if s.get("uses", "").startswith("helm/kind-action@")]
+    assert [s["with"].get("install_only") for s in kind_actions] == [True]
+    ci_run = (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^make e2e ", ci_run, re.MULTILINE), ".ci/run must run make e2e"
+    assert "k8s-sandbox/k8s-sandbox" not in ci_run
     script = (REPO / "scripts" / "e2e-kind.sh").read_text()
     assert "scripts/e2e-cluster.sh" in script
+    assert "scripts/dev_loop_test.py" in script
     assert "helm upgrade" not in script
+
+
+def test_kind_runs_the_newest_kubernetes_the_charts_are_rendered_for() -> None:
+    script = (REPO / "scripts" / "e2e-kind.sh").read_text()
+    node = re.search(r"kindest/node:v(\d+\.\d+)\.", script)
+    conftest = (REPO / "tests" / "packaging" / "conftest.py").read_text()
+    newest = re.search(r'^KUBE_NEW = "(\d+\.\d+)\.', conftest, re.MULTILINE)
+    assert node, "no kindest/node:vX.Y.Z in scripts/e2e-kind.sh"
+    assert newest, "no KUBE_NEW in tests/packaging/conftest.py"
+    assert node.group(1) == newest.group(1)
 
 
 def test_pact_version_of_a_pull_request_is_its_head_commit() -> None:

@@ -11,8 +11,8 @@ import pytest
 pytestmark = pytest.mark.packaging
 
 Objects = list[dict[str, Any]]
-NEW = "1.34.0"
-DEFAULT_RENDERS = [("shop-default", NEW), ("shop-default", "1.20.2"), ("kustomize-dev", "")]
+NEW = "1.35.4"
+DEFAULT_RENDERS = [("shop-default", NEW), ("shop-default", "1.25.0"), ("kustomize-dev", "")]
 
 
 def by_name(objs: Objects, kind: str) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.packaging
 Objects = list[dict[str, Any]]
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_CHARTS = ("user-service", "order-service")
-NEW = "1.34.0"
+NEW = "1.35.4"
 DASHBOARD = REPO / "helm" / "dashboards" / "shop-services.json"
 COLLECTOR = "http://otel-collector.observability:4318"
 

@@ -225,7 +225,7 @@ def test_port_forwards_reach_both_rendered_services(
 ) -> None:
     services = {
         o["metadata"]["name"]: o
-        for o in rendered[("shop-default", "1.34.0")]
+        for o in rendered[("shop-default", "1.35.4")]
         if o["kind"] == "Service"
     }
     forwards = {f["localPort"]: f for f in config["portForward"]}
@@ -309,6 +309,6 @@ def test_skaffold_diagnose_lists_every_artifact(skaffold: str) -> None:
     if result.returncode != 0 and offline and base != "python:3.11-slim":
         # skaffold diagnose sizes each context without the artifact's buildArgs, so it reads the
         # Dockerfiles' default base (python:3.11-slim) from Docker Hub, which a machine without
-        # a registry (the k8s sandbox, BASE_IMAGE=...) cannot reach. Builds use BASE_IMAGE.
+        # a registry (CI here: BASE_IMAGE is the offline base) cannot reach. Builds use BASE_IMAGE.
         pytest.xfail(f"diagnose needs python:3.11-slim from a registry (BASE_IMAGE={base})")
     assert result.returncode == 0, result.stderr

@@ -73,24 +73,3 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "common.envPrefix" -}}
 {{- printf "%s_" (.Chart.Name | upper | replace "-" "_") }}
 {{- end }}
-
-{{/*
-API versions through .Capabilities. `helm template` offline always lists the current APIs
-(--api-versions only adds to them), so the Kubernetes version is checked as well: on a real
-cluster both agree, offline `--kube-version 1.20.2` picks the 1.20 APIs.
-*/}}
-{{- define "common.pdb.apiVersion" -}}
-{{- if and (.Capabilities.APIVersions.Has "policy/v1") (semverCompare ">=1.21-0" .Capabilities.KubeVersion.Version) -}}
-policy/v1
-{{- else -}}
-policy/v1beta1
-{{- end }}
-{{- end }}
-
-{{- define "common.hpa.apiVersion" -}}
-{{- if and (.Capabilities.APIVersions.Has "autoscaling/v2") (semverCompare ">=1.23-0" .Capabilities.KubeVersion.Version) -}}
-autoscaling/v2
-{{- else -}}
-autoscaling/v2beta2
-{{- end }}
-{{- end }}

@@ -42,7 +42,7 @@ automountServiceAccountToken: false
 
 {{- define "common.hpa" -}}
 {{- if .Values.autoscaling.enabled }}
-apiVersion: {{ include "common.hpa.apiVersion" . }}
+apiVersion: autoscaling/v2
 kind: HorizontalPodAutoscaler
 metadata:
   name: {{ include "common.fullname" . }}
@@ -108,7 +108,7 @@ fewest an HPA keeps); percentages round up, as the disruption controller rounds 
 {{- define "common.pdb" -}}
 {{- if .Values.podDisruptionBudget.enabled }}
 {{- include "common.pdb.check" . }}
-apiVersion: {{ include "common.pdb.apiVersion" . }}
+apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
   name: {{ include "common.fullname" . }}
