@@ -1,6 +1,6 @@
-"""The ASGI app: ``create_app()`` mounts user-service's routes on the kit's plumbing, with what
-identity needs: the signing keys, the verifier of its own tokens, the password hasher, the
-login throttle and the per-client limit of the password endpoints.
+"""The ASGI app: ``create_app()`` mounts user-service's routes on the kit's plumbing, with the
+verifier of its own tokens and the ``Users`` use cases over what identity needs: the signing
+keys, the password hasher, the login throttle and the per-client limit of the password endpoints.
 
 Routers are mounted only here. Nothing runs at import time; migrations are a separate
 command (``user-service migrate``), never a side effect of starting the app.
@@ -19,6 +19,7 @@ from user_service.api import auth, users
 from user_service.config import Settings, get_settings
 from user_service.passwords import Argon2Params, PasswordHasher
 from user_service.ratelimit import ClientRateLimiter
+from user_service.service import TokenPolicy, Users
 from user_service.signing import KeyRing
 from user_service.throttle import LoginThrottle
 
@@ -31,31 +32,39 @@ def create_app(settings: Settings | None = None, *, tracing: Tracing | None = No
     settings = settings or get_settings()
     keyring = KeyRing.from_directory(settings.keys_dir)
     app = create_service_app(settings, routers=[auth.router, users.router], tracing=tracing)
-    app.state.keyring = keyring
     app.state.token_verifier = TokenVerifier(
         StaticKeys(keyring.public_keys()),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
     )
-    app.state.hasher = PasswordHasher(
-        Argon2Params(
-            time_cost=settings.argon2_time_cost,
-            memory_cost=settings.argon2_memory_cost,
-            parallelism=settings.argon2_parallelism,
+    app.state.users = Users(
+        sessions=app.state.sessions,
+        hasher=PasswordHasher(
+            Argon2Params(
+                time_cost=settings.argon2_time_cost,
+                memory_cost=settings.argon2_memory_cost,
+                parallelism=settings.argon2_parallelism,
+            ),
+            max_concurrent=settings.password_hash_concurrency,
+            max_waiting=settings.password_hash_queue,
         ),
-        max_concurrent=settings.password_hash_concurrency,
-        max_waiting=settings.password_hash_queue,
-    )
-    app.state.login_throttle = LoginThrottle(
-        max_failures=settings.login_max_failures,
-        lockout=settings.login_lockout,
-        max_lockout=settings.login_max_lockout,
-        max_entries=settings.login_table_size,
-    )
-    app.state.client_limiter = ClientRateLimiter(
-        rate=settings.client_rate,
-        burst=settings.client_burst,
-        max_clients=settings.client_table_size,
+        throttle=LoginThrottle(
+            max_failures=settings.login_max_failures,
+            lockout=settings.login_lockout,
+            max_lockout=settings.login_max_lockout,
+            max_entries=settings.login_table_size,
+        ),
+        limiter=ClientRateLimiter(
+            rate=settings.client_rate,
+            burst=settings.client_burst,
+            max_clients=settings.client_table_size,
+        ),
+        keyring=keyring,
+        tokens=TokenPolicy(
+            issuer=settings.token_issuer,
+            audience=settings.token_audience,
+            ttl=settings.access_token_ttl,
+        ),
     )
     logger.info(
         "signing keys loaded", extra={"signing_kid": keyring.signing_kid, "kids": keyring.kids}

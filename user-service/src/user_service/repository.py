@@ -1,42 +1,56 @@
-"""Data access: the only module that runs SQL. Keyword-only, typed, no business rules.
+"""The only module that runs SQL: the users table. Keyword-only, typed, no business rules.
 
-It flushes and never commits: the caller (``service``) owns the transaction. A unique-email
-violation surfaces here as ``EmailTakenError`` because only this module knows how each database
-reports it. The password hash leaves this module only on the login path (``get_user_by_email``);
-the read path selects the public columns alone.
+Callers own the transaction (``sessions.begin()`` to write, ``sessions.read()`` to read); these
+functions never commit. Every statement is Core, built once at import with bind parameters, as in
+order-service: SQLAlchemy neither builds nor compiles it again per request, and rows are read
+without the ORM's identity map. A unique-email violation surfaces here as ``EmailTakenError``.
+The password hash leaves this module only on the login path (``get_account``); every other read
+selects the public columns alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from sqlalchemy import RowMapping, bindparam, func, update
+from sqlalchemy import RowMapping, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from service_kit.db import unique_violation
+from service_kit.timestamps import utc_now
 from user_service.errors import EmailTakenError
-from user_service.models import User, UserCreate, UserPublic
+from user_service.models import User, UserPublic
 
 EMAIL_CONSTRAINT = "uq_users_email"
 
-# The hot read, built once: a Core select skips the ORM's identity map and instance loading,
-# and a prebuilt statement is compiled once (cached). Only the public columns.
 _users = User.__table__  # type: ignore[attr-defined]
-_PUBLIC_COLUMNS = [_users.c[name] for name in UserPublic.model_fields]
-_GET_USER = select(*_PUBLIC_COLUMNS).where(_users.c.id == bindparam("user_id"))
+_PUBLIC = [_users.c[name] for name in UserPublic.model_fields]
+_INSERT = insert(_users).returning(*_PUBLIC)
+_GET_USER = select(*_PUBLIC).where(_users.c.id == bindparam("user_id"))
+_GET_ACCOUNT = select(_users.c.id, _users.c.role, _users.c.password_hash).where(
+    _users.c.email == bindparam("email")
+)
+_LIST = select(*_PUBLIC).order_by(_users.c.id).limit(bindparam("limit")).offset(bindparam("offset"))
+_COUNT = select(func.count()).select_from(_users)
+# an UPDATE's bind parameters may not share a column's name
+_SET_HASH = (
+    update(_users)
+    .where(_users.c.id == bindparam("user_id"))
+    .values(password_hash=bindparam("new_hash"))
+)
+_SET_ROLE = (
+    update(_users).where(_users.c.email == bindparam("of_email")).values(role=bindparam("new_role"))
+)
 
 
-def create_user(*, session: Session, data: UserCreate, password_hash: str) -> User:
-    user = User(name=data.name, email=data.email, password_hash=password_hash)
-    session.add(user)
+def add_user(*, session: Session, name: str, email: str, password_hash: str) -> RowMapping:
+    """``INSERT ... RETURNING`` the public columns; ``EmailTakenError`` when the email is taken
+    (the unique constraint decides a race)."""
+    values = {"name": name, "email": email, "password_hash": password_hash, "created_at": utc_now()}
     try:
-        session.flush()
+        return session.execute(_INSERT, values).one()._mapping
     except IntegrityError as exc:
         if unique_violation(exc, EMAIL_CONSTRAINT):
             raise EmailTakenError() from exc
         raise
-    return user
 
 
 def get_user(*, session: Session, user_id: int) -> RowMapping | None:
@@ -44,21 +58,23 @@ def get_user(*, session: Session, user_id: int) -> RowMapping | None:
     return None if row is None else row._mapping
 
 
-def get_user_by_email(*, session: Session, email: str) -> User | None:
-    return session.exec(select(User).where(User.email == email)).first()
+def get_account(*, session: Session, email: str) -> RowMapping | None:
+    """``id``, ``role`` and ``password_hash`` of the user with this email (the login path)."""
+    row = session.execute(_GET_ACCOUNT, {"email": email}).one_or_none()
+    return None if row is None else row._mapping
+
+
+def list_users(*, session: Session, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+    rows = session.execute(_LIST, {"limit": limit, "offset": offset})
+    items = [row._mapping for row in rows]
+    return items, int(session.execute(_COUNT).scalar_one())
 
 
 def set_password_hash(*, session: Session, user_id: int, password_hash: str) -> None:
-    session.execute(update(User).where(col(User.id) == user_id).values(password_hash=password_hash))
+    session.execute(_SET_HASH, {"user_id": user_id, "new_hash": password_hash})
 
 
 def set_role(*, session: Session, email: str, role: str) -> bool:
     """Give the user with this email ``role``; False when no user has the email."""
-    result = session.execute(update(User).where(col(User.email) == email).values(role=role))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-def list_users(*, session: Session, limit: int, offset: int) -> tuple[Sequence[User], int]:
-    items = session.exec(select(User).order_by(col(User.id)).limit(limit).offset(offset)).all()
-    total = session.exec(select(func.count()).select_from(User)).one()
-    return items, total
+    result = session.execute(_SET_ROLE, {"of_email": email, "new_role": role})
+    return bool(getattr(result, "rowcount", 0))

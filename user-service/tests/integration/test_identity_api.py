@@ -7,6 +7,7 @@ read which user (401 with the RFC 6750 challenge, 403, problem details).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from user_service.api.deps import get_hasher
+from user_service.api.deps import get_users
 from user_service.config import Settings
 from user_service.main import create_app
 from user_service.passwords import Argon2Params, PasswordHasher
@@ -123,7 +124,8 @@ def test_wrong_password_and_unknown_email_cost_one_argon2_check_each(
     app: FastAPI, identity: Identity
 ) -> None:
     hasher = CountingHasher(Argon2Params(time_cost=1, memory_cost=8 * 1024))
-    app.dependency_overrides[get_hasher] = lambda: hasher
+    users = replace(app.state.users, hasher=hasher)
+    app.dependency_overrides[get_users] = lambda: users
     identity.register()
     for email in ("ada@example.com", "eve@example.com"):
         before = CountingHasher.checks

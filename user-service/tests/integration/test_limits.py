@@ -8,6 +8,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from user_service.api.deps import get_hasher
+from user_service.api.deps import get_users
 from user_service.config import Settings
 from user_service.main import create_app
 from user_service.passwords import Argon2Params, PasswordHasher
@@ -60,7 +61,8 @@ def test_reads_keep_answering_while_hashing_is_saturated_and_the_excess_gets_503
     app: FastAPI, mint: Any
 ) -> None:
     hasher = GatedHasher(max_concurrent=2, max_waiting=60)
-    app.dependency_overrides[get_hasher] = lambda: hasher
+    users = replace(app.state.users, hasher=hasher)
+    app.dependency_overrides[get_users] = lambda: users
 
     async def scenario() -> tuple[float, list[int], int]:
         async with _client(app) as client:
@@ -128,4 +130,4 @@ def test_a_locked_name_stays_locked_through_a_flood_of_other_names_failures(
     flood = asyncio.run(scenario())
     app.state.engine.dispose()
     assert set(flood) == {401, 503}  # the table filled: untracked names wait, none is evicted
-    assert len(app.state.login_throttle) <= 100 + 1
+    assert len(app.state.users.throttle) <= 100 + 1

@@ -8,10 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import Engine
 
-from service_kit.db import make_session_factory
-from user_service import service
 from user_service.errors import EmailTakenError
 from user_service.models import UserCreate
 from user_service.passwords import Argon2Params, PasswordHasher
@@ -41,15 +38,14 @@ def test_racing_requests_with_one_email_give_one_201_and_409s(app: FastAPI) -> N
     assert asyncio.run(race()) == [201] + [409] * (RACERS - 1)
 
 
-def test_racing_threads_with_own_connections_store_exactly_one_user(db_engine: Engine) -> None:
+def test_racing_threads_with_own_connections_store_exactly_one_user(app: FastAPI) -> None:
     barrier = threading.Barrier(RACERS)
-    sessions = make_session_factory(db_engine)
+    users = app.state.users
 
     def attempt(i: int) -> str:
         barrier.wait(timeout=10)
         try:
-            service.store_user(
-                sessions=sessions,
+            users.store_user(
                 data=UserCreate(name=f"T{i}", email="thread@example.com", password=PASSWORD),
                 password_hash=STORED,
             )
@@ -61,4 +57,4 @@ def test_racing_threads_with_own_connections_store_exactly_one_user(db_engine: E
         outcomes = sorted(pool.map(attempt, range(RACERS)))
 
     assert outcomes == ["created"] + ["taken"] * (RACERS - 1)
-    assert service.list_users(sessions=sessions, limit=10, offset=0).total == 1
+    assert users.read_page(limit=10, offset=0).total == 1

@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from service_kit.deps import get_sessions
+from user_service.api.deps import get_users
 
 if TYPE_CHECKING:
     from conftest import Identity  # the fixture's class (user-service/tests/conftest.py)
@@ -225,10 +225,10 @@ def test_unexpected_error_returns_500_problem_without_details(
     _create(identity.client)
     headers = {**identity.headers(), "X-Request-ID": "req-500"}
 
-    def broken_session() -> None:
+    def broken_users() -> None:
         raise RuntimeError("password=hunter2 in the internals")
 
-    app.dependency_overrides[get_sessions] = broken_session
+    app.dependency_overrides[get_users] = broken_users
     with TestClient(app, raise_server_exceptions=False) as client:
         response = client.get("/users/1", headers=headers)
     body = _assert_problem(response, 500, "internal")

@@ -7,16 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
-from service_kit.deps import SessionsDep
-from user_service import service
-from user_service.api.deps import (
-    HasherDep,
-    KeyRingDep,
-    SettingsDep,
-    ThrottleDep,
-    limit_client,
-)
-from user_service.models import AccessToken, Role
+from user_service.api.deps import UsersDep, limit_client
+from user_service.models import AccessToken
 
 router = APIRouter(tags=["identity"])
 
@@ -47,35 +39,16 @@ _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
     },
 )
 async def issue_token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
-    sessions: SessionsDep,
-    hasher: HasherDep,
-    throttle: ThrottleDep,
-    keyring: KeyRingDep,
-    settings: SettingsDep,
-    response: Response,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], users: UsersDep, response: Response
 ) -> AccessToken:
     """Exchange an email (``username``) and password for a short-lived access token."""
-    who = await service.authenticate(
-        sessions=sessions,
-        hasher=hasher,
-        throttle=throttle,
-        email=form.username,
-        password=form.password,
-    )
-    issued = keyring.issue(
-        subject=str(who.user_id),
-        roles=[who.role] if who.role == Role.ADMIN.value else [],
-        issuer=settings.token_issuer,
-        audience=settings.token_audience,
-        ttl=settings.access_token_ttl,
-    )
+    token = await users.issue_token(email=form.username, password=form.password)
     response.headers["Cache-Control"] = "no-store"  # RFC 6749 section 5.1
-    return AccessToken(access_token=issued.token, expires_in=issued.expires_in)
+    return token
 
 
 @router.get("/.well-known/jwks.json", response_model=None)
-async def jwks(keyring: KeyRingDep, response: Response) -> dict[str, list[dict[str, str]]]:
+async def jwks(users: UsersDep, response: Response) -> dict[str, list[dict[str, str]]]:
     """The public keys that verify this service's tokens (RFC 7517); the first one signs."""
     response.headers["Cache-Control"] = "public, max-age=300"
-    return keyring.jwks()
+    return users.keyring.jwks()

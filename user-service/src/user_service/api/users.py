@@ -3,11 +3,10 @@
 Registering is open; reading needs a token: ``/users/me`` and ``/users/{id}`` for the token's own
 user (what order-service asks, relaying its caller's token), any user and the list for an admin.
 
-Routes are ``async def`` and send their unit of work to the thread pool themselves, once
-(``run_in_threadpool``): a sync route would cost a second trip, FastAPI's validation of the
-response, which for a sync route it also runs in the pool (docs/design.md, "One idiom each").
-Registering awaits the service, which hashes on the hasher's own capacity; it is rate-limited per
-client address.
+Routes are ``async def`` and await ``Users``, which sends each unit of work to the thread pool
+once: a sync route would cost a second trip, FastAPI's validation of the response, which for a
+sync route it also runs in the pool (docs/design.md, "One idiom each"). Registering is
+rate-limited per client address.
 """
 
 from __future__ import annotations
@@ -15,12 +14,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
-from starlette.concurrency import run_in_threadpool
 
-from service_kit.deps import SessionsDep
 from service_kit.openapi import problem_responses
-from user_service import service
-from user_service.api.deps import HasherDep, PrincipalDep, limit_client
+from user_service.api.deps import PrincipalDep, UsersDep, limit_client
 from user_service.models import UserCreate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -48,19 +44,17 @@ _REGISTER_PROBLEMS = {
     dependencies=[Depends(limit_client)],
     responses=problem_responses(_REGISTER_PROBLEMS, 409, 413, 422, 429, 503),
 )
-async def create_user(
-    data: UserCreate, sessions: SessionsDep, hasher: HasherDep, response: Response
-) -> UserPublic:
+async def create_user(data: UserCreate, users: UsersDep, response: Response) -> UserPublic:
     """Register: name, email and a password of 8-128 characters (stored as an Argon2id hash)."""
-    user = await service.create_user(sessions=sessions, hasher=hasher, data=data)
+    user = await users.register(data=data)
     response.headers["Location"] = f"/users/{user.id}"
     return user
 
 
 @router.get("/me", response_model=UserPublic, responses=problem_responses(_PROBLEMS, 401, 404, 503))
-async def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+async def get_me(principal: PrincipalDep, users: UsersDep) -> UserPublic:
     """The caller's own user."""
-    return await run_in_threadpool(service.get_user, sessions=sessions, user_id=principal.user_id)
+    return await users.get_user(principal=principal, user_id=principal.user_id)
 
 
 @router.get(
@@ -68,21 +62,17 @@ async def get_me(principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
     response_model=UserPublic,
     responses=problem_responses(_PROBLEMS, 401, 403, 404, 422, 503),
 )
-async def get_user(user_id: UserId, principal: PrincipalDep, sessions: SessionsDep) -> UserPublic:
+async def get_user(user_id: UserId, principal: PrincipalDep, users: UsersDep) -> UserPublic:
     """A user: the token's own, or any for an admin."""
-    service.authorize_read(principal, user_id)
-    return await run_in_threadpool(service.get_user, sessions=sessions, user_id=user_id)
+    return await users.get_user(principal=principal, user_id=user_id)
 
 
 @router.get("", response_model=UserPage, responses=problem_responses(_PROBLEMS, 401, 403, 422, 503))
 async def list_users(
     principal: PrincipalDep,
-    sessions: SessionsDep,
+    users: UsersDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> UserPage:
     """Every user, by id: for an admin only."""
-    service.authorize_list(principal)
-    return await run_in_threadpool(
-        service.list_users, sessions=sessions, limit=limit, offset=offset
-    )
+    return await users.list_users(principal=principal, limit=limit, offset=offset)
