@@ -93,7 +93,12 @@ async def run_workers(count: int, work: Callable[[int], Awaitable[None]], *, wor
 
 
 def async_client(**kwargs: Any) -> httpx.AsyncClient:
-    limits = httpx.Limits(max_connections=LOGIN_FLOOD_CLIENTS + 20, max_keepalive_connections=64)
+    # An idle connection is dropped here well before the server's keep-alive timeout (uvicorn's
+    # 5 s, httpx's default expiry too): reusing one at the moment the server closes it resets the
+    # request (ReadError), a race of the client's making, not an answer of the service's.
+    limits = httpx.Limits(
+        max_connections=LOGIN_FLOOD_CLIENTS + 20, max_keepalive_connections=64, keepalive_expiry=1.0
+    )
     return httpx.AsyncClient(timeout=60, limits=limits, **kwargs)
 
 
