@@ -17,7 +17,7 @@ an attacker does can take a name out of it early:
   password is checked (``check`` says how long until the oldest entry expires) instead of being
   checked untracked: guessing never becomes unthrottled. An entry costs one failed Argon2 check,
   so filling the table takes ``max_entries`` failures within the window, more than the hash
-  capacity of the default settings allows (docs/identity.md, "Login").
+  capacity of the default settings allows (docs/identity.md, "Limits").
 
 State lives in the process. With several replicas or workers each keeps its own count, so a
 guesser gets ``max_failures`` per process per lockout: still a few guesses a minute.
