@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from scripts.generate import additions
+
 pytestmark = pytest.mark.packaging
 
 Objects = list[dict[str, Any]]
@@ -27,6 +29,25 @@ def test_generated_files_are_current(helm: str) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_component_is_the_chart_s_additions_in_order() -> None:
+    old = {"spec": {"env": [{"name": "A"}, {"name": "C", "valueFrom": {}}]}}
+    new = {"spec": {"env": [{"name": "A"}, {"name": "B"}, {"name": "C", "valueFrom": {}}],
+                    "egress": [{"ports": [4318]}]}}  # fmt: skip
+    assert additions("", old, new) == [
+        {"op": "add", "path": "/spec/egress", "value": [{"ports": [4318]}]},
+        {"op": "add", "path": "/spec/env/1", "value": {"name": "B"}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [({"a": 1}, {"a": 2}), ({"a": 1, "b": 2}, {"a": 1}), ([1, 2], [1]), ([1, 2], [2, 1])],
+)
+def test_a_change_that_is_not_an_addition_is_refused(old: Any, new: Any) -> None:
+    with pytest.raises(SystemExit, match="not an addition"):
+        additions("", old, new)
 
 
 @pytest.mark.parametrize("schema", ["1.25.0", "1.37.0"])
