@@ -58,18 +58,11 @@ export KUBECONFIG="$kubeconfig"
 sk=("$SKAFFOLD" --profile e2e)
 build_json="$ARTIFACTS/build.json"
 
-declare -a timings=()
-stage() {  # stage NAME COMMAND...: run it, remember how long it took
-  local name=$1 start=$SECONDS
-  shift
-  echo "==> $name"
-  "$@"
-  timings+=("$(printf '%-34s %4ds' "$name" $((SECONDS - start)))")
-}
+# shellcheck source=scripts/lib/steps.sh
+. scripts/lib/steps.sh
 report() {
   local rc=$?
-  echo "==> stage times"
-  [ ${#timings[@]} = 0 ] || printf '    %s\n' "${timings[@]}"
+  step_times "stage times"
   [ "$rc" = 0 ] || echo "e2e-cluster: failed (status $rc); what was saved is in $ARTIFACTS" >&2
   rm -f "$kubeconfig"
 }
@@ -126,7 +119,7 @@ network_policies() {
 }
 
 delete() {
-  "${sk[@]}" delete --namespace "$NAMESPACE"
+  "${sk[@]}" delete --namespace "$NAMESPACE" || die "skaffold delete failed"
   local left
   left="$("${k[@]}" -n "$NAMESPACE" get deployments,statefulsets,services,jobs,roles,serviceaccounts \
     -l app.kubernetes.io/part-of=shop -o name 2>&1)"
@@ -135,14 +128,15 @@ delete() {
     || die "the release shop is still installed after skaffold delete"
   # What helm keeps on purpose (the PostgreSQL PVCs and password Secrets) goes with the
   # namespace: the next run starts from an empty database, as on a new cluster.
-  "${k[@]}" delete namespace "$NAMESPACE" --wait=true --timeout=180s >/dev/null
+  "${k[@]}" delete namespace "$NAMESPACE" --wait=true --timeout=180s >/dev/null \
+    || die "namespace $NAMESPACE was not deleted"
 }
 
-stage "skaffold build -p e2e" build
-stage "skaffold deploy -p e2e ($NAMESPACE)" deploy
-stage "helm test shop" helm_test
-stage "skaffold verify -p e2e (tests-e2e Job)" verify
+step "skaffold build -p e2e" build
+step "skaffold deploy -p e2e ($NAMESPACE)" deploy
+step "helm test shop" helm_test
+step "skaffold verify -p e2e (tests-e2e Job)" verify
 if [ "${E2E_NETWORK_POLICIES:-0}" = 1 ]; then
-  stage "NetworkPolicies (tests-e2e -m network_policies)" network_policies
+  step "NetworkPolicies (tests-e2e -m network_policies)" network_policies
 fi
-if [ "${E2E_DELETE:-0}" = 1 ]; then stage "skaffold delete -p e2e" delete; fi
+if [ "${E2E_DELETE:-0}" = 1 ]; then step "skaffold delete -p e2e" delete; fi

@@ -35,27 +35,19 @@ OFFLINE_BASE="localhost/shop-base/python:3.11-slim"
 export BASE_IMAGE="${BASE_IMAGE:-python:3.11-slim}"
 
 die() { echo "e2e-kind: error: $*" >&2; exit 1; }
-declare -a timings=()
-step() {  # step NAME COMMAND...: run it, remember how long it took
-  local name=$1 start=$SECONDS
-  shift
-  echo "==> $name"
-  "$@"
-  timings+=("$(printf '%-44s %4ds' "$name" $((SECONDS - start)))")
-}
+# shellcheck source=scripts/lib/steps.sh
+. scripts/lib/steps.sh
 
 created=0
+delete_cluster() {
+  if [ -n "$OFFLINE" ]; then "$OFFLINE" delete "$CLUSTER"; else kind delete cluster --name "$CLUSTER"; fi
+}
 finish() {
   local rc=$?
   if [ "$created" = 1 ] && [ "${E2E_KEEP_CLUSTER:-0}" != 1 ]; then
-    local start=$SECONDS
-    echo "==> deleting kind cluster $CLUSTER"
-    if [ -n "$OFFLINE" ]; then "$OFFLINE" delete "$CLUSTER" || rc=1
-    else kind delete cluster --name "$CLUSTER" || rc=1; fi
-    timings+=("$(printf '%-44s %4ds' "delete the cluster" $((SECONDS - start)))")
+    step "delete the kind cluster $CLUSTER" delete_cluster || rc=1
   fi
-  echo "==> e2e-kind step times"
-  [ ${#timings[@]} = 0 ] || printf '    %s\n' "${timings[@]}"
+  step_times "e2e-kind step times"
   exit "$rc"
 }
 
