@@ -86,6 +86,10 @@ def _json_response(status: int, payload: object) -> list[h11.Event]:
     ]
 
 
+def _problem(status: int, slug: str, title: str) -> list[h11.Event]:
+    return _json_response(status, {"type": f"/problems/{slug}", "title": title, "status": status})
+
+
 class _Upstream:
     """One keep-alive client connection to the upstream, reopened when it cannot be reused."""
 
@@ -191,24 +195,14 @@ class FaultProxy:
                     await asyncio.sleep(faults.delay)
                 if self._rng.random() < faults.error_rate:
                     self.stats["injected_503"] += 1
-                    problem = {
-                        "type": "/problems/injected",
-                        "title": "Injected fault",
-                        "status": 503,
-                    }
-                    await _send(writer, conn, *_json_response(503, problem))
+                    await _send(writer, conn, *_problem(503, "injected", "Injected fault"))
                 else:
                     try:
                         head, body = await upstream.exchange(message)
                     except OSError:
                         self.stats["upstream_errors"] += 1
                         await upstream.close()
-                        problem = {
-                            "type": "/problems/bad-gateway",
-                            "title": "Bad gateway",
-                            "status": 502,
-                        }
-                        await _send(writer, conn, *_json_response(502, problem))
+                        await _send(writer, conn, *_problem(502, "bad-gateway", "Bad gateway"))
                     else:
                         self.stats["forwarded"] += 1
                         headers = [(k, v) for k, v in head.headers if k.lower() != b"connection"]

@@ -18,6 +18,12 @@ PEERS = {"GET /users/{id}": PEER_READ, "POST /orders": PEER_ORDER}
 USER_READ_VS_FLOOR = 0.70
 USER_READ_VS_PEER = 1.5
 ORDER_CREATE_VS_USER_READ = 0.40
+# (verdict, numerator row, denominator row, target, shown as "%" or "x")
+RATIOS = (
+    ("user reads vs floor", USER_READ, FLOOR, USER_READ_VS_FLOOR, "%"),
+    ("user reads vs peer", USER_READ, PEER_READ, USER_READ_VS_PEER, "x"),
+    ("order creation vs user reads", ORDER_CREATE, USER_READ, ORDER_CREATE_VS_USER_READ, "%"),
+)
 RSS_MB_MAX = 150.0
 RSS_JUDGED = ("user-service", "order-service")  # the services' workers, tracing off
 
@@ -108,42 +114,16 @@ def judge_bench(
     """The issues' targets; a ratio is only judged when both of its endpoints were measured,
     the memory target only when the services' workers were (``rss``: MB per worker, by server)."""
     verdicts: list[Verdict] = []
-    floor, peer, user_get, order_post = (
-        results.get(FLOOR),
-        results.get(PEER_READ),
-        results.get(USER_READ),
-        results.get(ORDER_CREATE),
-    )
-    if floor and user_get and floor.rps:
-        ratio = user_get.rps / floor.rps
-        verdicts.append(
-            Verdict(
-                "user reads vs floor",
-                f"{ratio:.0%}",
-                f">= {USER_READ_VS_FLOOR:.0%}",
-                ratio >= USER_READ_VS_FLOOR,
+    for name, numerator, denominator, target, unit in RATIOS:
+        top, bottom = results.get(numerator), results.get(denominator)
+        if top and bottom and bottom.rps:
+            ratio = top.rps / bottom.rps
+            shown, wanted = (
+                (f"{ratio:.2f}x", f">= {target}x")
+                if unit == "x"
+                else (f"{ratio:.0%}", f">= {target:.0%}")
             )
-        )
-    if peer and user_get and peer.rps:
-        ratio = user_get.rps / peer.rps
-        verdicts.append(
-            Verdict(
-                "user reads vs peer",
-                f"{ratio:.2f}x",
-                f">= {USER_READ_VS_PEER}x",
-                ratio >= USER_READ_VS_PEER,
-            )
-        )
-    if user_get and order_post and user_get.rps:
-        ratio = order_post.rps / user_get.rps
-        verdicts.append(
-            Verdict(
-                "order creation vs user reads",
-                f"{ratio:.0%}",
-                f">= {ORDER_CREATE_VS_USER_READ:.0%}",
-                ratio >= ORDER_CREATE_VS_USER_READ,
-            )
-        )
+            verdicts.append(Verdict(name, shown, wanted, ratio >= target))
     errors = {name: r.errors for name, r in results.items() if r.errors}
     verdicts.append(
         Verdict(
