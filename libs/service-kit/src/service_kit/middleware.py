@@ -6,6 +6,8 @@ answers an unexpected exception with a bare 500 problem, returns ``X-Request-ID`
 response, writes one JSON access-log line and records the request's metrics (by route template).
 Every response also says ``X-Content-Type-Options: nosniff`` and, unless its route chose its own
 caching, ``Cache-Control: no-store``: these APIs answer with identities and tokens.
+``HEAD`` is routed as ``GET`` (RFC 9110 requires both; FastAPI's GET routes take GET only); the
+server, which still sees HEAD, sends no body.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
 
+        # a copy for the app: uvicorn keeps the original scope, so it drops a HEAD's body
+        inner = {**scope, "method": "GET"} if scope["method"] == "HEAD" else scope
         headers = Headers(scope=scope)
         request_id = accept_request_id(headers.get(REQUEST_ID_HEADER))
         scope.setdefault("state", {})["request_id"] = request_id
@@ -78,7 +82,7 @@ class RequestContextMiddleware:
                 response = http_problem(413, instance=scope["path"], request_id=request_id)
                 await response(scope, receive, send_with_id)
             else:
-                await self.app(scope, receive, send_with_id)
+                await self.app(inner, receive, send_with_id)
         except Exception:
             logger.exception("unhandled error")
             if not response_started:
@@ -88,7 +92,7 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             # The router leaves the matched route in the scope: its template bounds the label.
-            route = getattr(scope.get("route"), "path_format", UNMATCHED)
+            route = getattr(inner.get("route"), "path_format", UNMATCHED)
             observe_request(scope["method"], route, status, elapsed)
             self.access_logger.info(
                 "%s %s %s",

@@ -51,6 +51,10 @@ def _app() -> RequestContextMiddleware:
     async def inner(scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("path") == "/boom":  # raw ASGI, as FastAPI's routes sit below the middleware
             raise RuntimeError("secret internals")
+        if scope.get("path") == "/get-only":  # as a FastAPI GET route: HEAD is not its method
+            response = JSONResponse({}, status_code=200 if scope["method"] == "GET" else 405)
+            await response(scope, receive, send)
+            return
         await starlette_app(scope, receive, send)
 
     return RequestContextMiddleware(inner, max_body_size=10, access_logger="example_service.access")
@@ -138,3 +142,19 @@ def test_a_route_s_own_cache_control_is_kept() -> None:
     response = _request("GET", "/cached")
     assert response.headers.get_list("cache-control") == ["public, max-age=300"]
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_head_is_served_as_get_and_logged_as_head() -> None:
+    """RFC 9110 section 9.3.2: HEAD is GET without the body (the server drops the body)."""
+    stream = io.StringIO()
+    configure_logging("INFO", stream=stream)
+    try:
+        response = _request("HEAD", "/get-only")
+    finally:
+        configure_logging("INFO")
+    assert response.status_code == 200
+    assert response.headers["x-content-type-options"] == "nosniff"
+    access = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["method"] for line in access if line["logger"] == "example_service.access"] == [
+        "HEAD"
+    ]
