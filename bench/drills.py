@@ -42,7 +42,7 @@ from bench._runtime import (
     proc_usage,
     require_tool,
 )
-from bench.report import Verdict, verdict_table
+from bench.report import Verdict, verdict_table, write_results
 from bench.stack import ORDER_CLIENT_SETTINGS, Seeded, Stack, order_body, seed_users
 
 DEADLINE = float(ORDER_CLIENT_SETTINGS["USER_SERVICE_DEADLINE"])
@@ -413,8 +413,6 @@ async def _drills(
 
 
 def run(args: argparse.Namespace) -> int:
-    from bench.run import write_results
-
     started = datetime.now(UTC)
     machine = machine_info()
     workdir = Path(tempfile.mkdtemp(prefix="faults-run-"))

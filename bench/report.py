@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+from bench._runtime import REPO
 
 # The scenarios the targets and the ratio columns speak of (bench/run.py names them so).
 FLOOR = "floor GET /users/{id}"  # Starlette + psycopg2: what the hardware allows
@@ -287,3 +291,17 @@ def before_table(results: dict[str, LoadResult], revision: str) -> str:
 def verdict_table(verdicts: list[Verdict]) -> str:
     rows = [[v.name, v.measured, v.target, "PASS" if v.passed else "FAIL"] for v in verdicts]
     return table(["check", "measured", "target", "result"], rows)
+
+
+RESULTS = REPO / "bench" / "results"
+
+
+def write_results(report: dict[str, object], started: datetime) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    kind = report["kind"]
+    path = RESULTS / f"{kind}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
+    text = json.dumps(report, indent=2) + "\n"
+    path.write_text(text)
+    (RESULTS / f"{kind}-latest.json").write_text(text)
+    print(f"\nresults: {path.relative_to(REPO)} (and {kind}-latest.json)")
+    return path

@@ -14,7 +14,6 @@ faults: see bench/drills.py.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -51,11 +50,11 @@ from bench.report import (
     tracing_rows,
     tracing_table,
     verdict_table,
+    write_results,
 )
 from bench.stack import BEFORE, PASSWORD, TRACED, Stack, seed_orders, seed_users, write_load_files
 from devtools.postgres import PostgresError
 
-RESULTS = REPO / "bench" / "results"
 AB_SCENARIOS = ("user GET /users/{id}", "order POST /orders")
 EXPORT_DELAY = 6.0  # s: the SDK batch processor exports at least every 5 s
 WRK_DIR = REPO / "bench" / "wrk"
@@ -310,17 +309,6 @@ def bench(args: argparse.Namespace) -> int:
     if args.check and not all(v.passed for v in verdicts):
         return 1
     return 0
-
-
-def write_results(report: dict[str, object], started: datetime) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    kind = report["kind"]
-    path = RESULTS / f"{kind}-{started.strftime('%Y%m%dT%H%M%SZ')}.json"
-    text = json.dumps(report, indent=2) + "\n"
-    path.write_text(text)
-    (RESULTS / f"{kind}-latest.json").write_text(text)
-    print(f"\nresults: {path.relative_to(REPO)} (and {kind}-latest.json)")
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:
