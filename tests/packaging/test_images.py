@@ -1,5 +1,6 @@
-"""The service images: built from the repository root (they install libs/service-kit) by every
-path that builds them, from a context that ``.dockerignore`` keeps to what the Dockerfiles copy."""
+"""The service images: one Dockerfile at the repository root (they install libs/service-kit), its
+build argument SERVICE picking the service, built by one path (skaffold), from a context that
+``.dockerignore`` keeps to what the Dockerfiles copy."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def _excluded(path: str) -> bool:
 
 
 def _copy_sources(service: str) -> list[str]:
-    dockerfile = (REPO / service / "Dockerfile").read_text()
+    """What the root Dockerfile copies when built with SERVICE=<service>."""
+    dockerfile = (REPO / "Dockerfile").read_text().replace("${SERVICE}", service)
     sources = []
     for match in re.finditer(r"^COPY (?!--from)(.+?) \S+$", dockerfile, re.MULTILINE):
         sources.extend(match.group(1).split())

@@ -130,7 +130,7 @@ spec:
         - name: {{ .Chart.Name }}
           image: {{ include "common.image" . | quote }}
           imagePullPolicy: {{ .Values.image.pullPolicy }}
-          # no command: the image's CMD (`<service> serve`; uvicorn --reload in the dev target)
+          # no command: the image's CMD (`app serve`: the service's console script; dev: --reload)
           ports:
             - name: http
               containerPort: {{ .Values.containerPort }}

@@ -1,5 +1,5 @@
-"""``<service> wait-for-db`` and ``migrate`` (deploy steps) and ``serve`` (uvicorn), for every
-service.
+"""``<service> wait-for-db`` and ``migrate`` (deploy steps) and ``serve`` (uvicorn; ``--reload``
+in development, so dev and production run the same server), for every service.
 
 A service's console script is one call::
 
@@ -26,6 +26,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -82,8 +83,9 @@ def wait_for_database(
         engine.dispose()
 
 
-def serve(settings: ServiceSettings, app: str) -> None:
-    """Serve ``app`` (``module:factory``) with uvicorn, as the settings say."""
+def serve(settings: ServiceSettings, app: str, *, reload: bool = False) -> None:
+    """Serve ``app`` (``module:factory``) with uvicorn, as the settings say; ``reload`` restarts
+    it when a ``*.py`` under the working directory changes (uvicorn's default), for development."""
     # Several workers: each writes its metrics to files that any worker's /metrics aggregates.
     several = settings.workers > 1
     with multiprocess_dir(settings.service_name) if several else contextlib.nullcontext():
@@ -110,6 +112,7 @@ def serve(settings: ServiceSettings, app: str) -> None:
             forwarded_allow_ips=settings.trusted_proxies,
             timeout_graceful_shutdown=int(settings.shutdown_timeout),
             server_header=False,
+            reload=reload,
         )
 
 
@@ -130,6 +133,16 @@ def _seconds(value: str) -> float:
     if not 0 <= seconds <= 3600:
         raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
     return seconds
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be between 1 and 65535")
+    return port
 
 
 def settings_errors(exc: ValidationError) -> str:
@@ -160,7 +173,15 @@ def run(
         "--timeout", type=_seconds, default=180.0, help="give up after this many seconds (180)"
     )
     subparsers.add_parser("migrate", help="apply the database migrations (alembic upgrade head)")
-    subparsers.add_parser("serve", help="serve the HTTP API with uvicorn")
+    server = subparsers.add_parser("serve", help="serve the HTTP API with uvicorn")
+    # An image's defaults (0.0.0.0:8000 in a container): the environment, a chart's, wins.
+    server.add_argument("--host", help=f"listen address unless {settings.env_name('host')} is set")
+    server.add_argument(
+        "--port", type=_port, help=f"listen port unless {settings.env_name('port')} is set"
+    )
+    server.add_argument(
+        "--reload", action="store_true", help="restart on a source change (development only)"
+    )
     own = {command.name: command for command in commands}
     for command in commands:
         sub = subparsers.add_parser(command.name, help=command.help)
@@ -171,6 +192,8 @@ def run(
         return own[args.command].run(args, None)
     try:
         loaded = settings()
+        if args.command == "serve" and (listen := _unset_listen_flags(args, loaded)):
+            loaded = settings(**listen)
     except ValidationError as exc:
         prefix = settings.env_name("")
         print(f"{name}: invalid settings ({prefix}*):\n{settings_errors(exc)}", file=sys.stderr)
@@ -194,5 +217,15 @@ def run(
     if preflight is not None and (problem := preflight(loaded)) is not None:
         print(f"{name}: {problem}", file=sys.stderr)
         return 2
-    serve(loaded, app)
+    serve(loaded, app, reload=args.reload)
     return 0
+
+
+def _unset_listen_flags(args: argparse.Namespace, loaded: ServiceSettings) -> dict[str, Any]:
+    """``serve --host/--port`` for the settings the environment left at their defaults."""
+    flags = {"host": args.host, "port": args.port}
+    return {
+        name: value
+        for name, value in flags.items()
+        if value is not None and name not in loaded.model_fields_set
+    }

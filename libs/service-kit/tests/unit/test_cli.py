@@ -60,6 +60,61 @@ def test_serve_runs_the_given_app_factory_as_the_settings_say(
     assert kwargs["ws"] == "none"
 
 
+def _served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[object, ...], dict[str, object]]]:
+    """Replace uvicorn.run by a recorder of its arguments."""
+    calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: calls.append((a, kw)))
+    return calls
+
+
+def test_serve_listens_where_the_flags_say_when_the_environment_says_nothing(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _served(monkeypatch)
+    assert _main(settings_class, ["serve", "--host", "192.0.2.1", "--port", "8123"]) == 0
+    ((_, kwargs),) = calls
+    assert (kwargs["host"], kwargs["port"]) == ("192.0.2.1", 8123)
+
+
+def test_serve_listens_where_the_environment_says_over_the_flags(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flags are an image's defaults; a deployment's environment (the chart's) decides."""
+    calls = _served(monkeypatch)
+    monkeypatch.setenv("EXAMPLE_SERVICE_HOST", "10.1.2.3")
+    monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9123")
+    assert _main(settings_class, ["serve", "--host", "192.0.2.1", "--port", "8123"]) == 0
+    ((_, kwargs),) = calls
+    assert (kwargs["host"], kwargs["port"]) == ("10.1.2.3", 9123)
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "http"])
+def test_serve_refuses_a_port_flag_out_of_range(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch, port: str
+) -> None:
+    calls = _served(monkeypatch)
+    with pytest.raises(SystemExit, match="2"):
+        _main(settings_class, ["serve", "--port", port])
+    assert calls == []
+
+
+def test_serve_reload_restarts_the_same_server_from_the_factory_import_string(
+    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn reloads only an import string; the bounded protocol stays (dev = production)."""
+    calls = _served(monkeypatch)
+    assert _main(settings_class, ["serve", "--reload"]) == 0
+    assert _main(settings_class, ["serve"]) == 0
+    (args, kwargs), (_, production) = calls
+    assert args == ("x:create_app",)
+    assert (kwargs["factory"], kwargs["reload"], production["reload"]) == (True, True, False)
+    same = lambda kw: {k: v for k, v in kw.items() if k not in {"reload", "http"}}  # noqa: E731
+    assert same(kwargs) == same(production)
+    for protocol in (kwargs["http"], production["http"]):
+        assert isinstance(protocol, functools.partial)
+        assert protocol.func is BoundedHttpToolsProtocol
+
+
 def test_serve_believes_forwarded_headers_only_from_the_trusted_proxies(
     settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
