@@ -225,6 +225,7 @@ MALFORMED_HEADERS: list[object] = [
     {"alg": "EdDSA", "kid": "k2", "crit": {}},
     {"alg": "EdDSA", "kid": "k2", "crit": [1]},
     {"alg": "EdDSA", "kid": "k2", "crit": ["unknown-extension"]},
+    {"alg": "EdDSA", "kid": "k2", "crit": ["b64"]},
     {"alg": "EdDSA", "kid": "k2", "padding": "a" * 100_000},
     ["EdDSA", "k2"],
     "EdDSA",
@@ -237,6 +238,7 @@ MALFORMED_HEADERS: list[object] = [
 ODD_HEADERS: list[object] = [
     {"alg": "EdDSA", "kid": "k2", "b64": "no"},
     {"alg": "EdDSA", "kid": "k2", "typ": 1, "jku": 5, "x5u": ["x"], "cty": {}},
+    {"alg": "EdDSA", "kid": "k2", "typ": [1], "jku": 2},
 ]
 
 
