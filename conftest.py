@@ -8,20 +8,28 @@ loudly (exit code 3); it never skips.
 OTEL_* variables of the shell are removed for every test (tests that trace set up their own).
 
 Service test suites build on ``postgres_server``: ``create_database(name)`` returns the URL of a
-new, empty database that is dropped at the end of the session.
+new, empty database that is dropped at the end of the session. A suite that defines ``settings``
+(on its migrated database) and ``db_tables`` gets ``db_engine``: one engine for the session, the
+tables emptied before each test that asks for it. ``unused_port_url`` stands for a database that
+is down; ``clean_environment(Settings)`` hides the shell's variables from a settings class.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
+from pydantic_settings import BaseSettings
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from devtools.postgres import Postgres, PostgresError, embedded
+from service_kit.db import make_engine
+from service_kit.settings import ServiceSettings
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,53 @@ def create_database_with_roles(postgres_server: PostgresServer) -> Callable[[str
 def create_database(postgres_server: PostgresServer) -> Callable[[str], str]:
     """Factory: ``create_database("users")`` returns the URL of a new empty database."""
     return postgres_server.create_database
+
+
+@pytest.fixture(scope="session")
+def _engines() -> Iterator[dict[str, Engine]]:
+    """One engine per database for the session. Keyed by URL: a session fixture here would be
+    built once, for whichever suite's ``settings`` came first."""
+    engines: dict[str, Engine] = {}
+    yield engines
+    for engine in engines.values():
+        engine.dispose()
+
+
+@pytest.fixture
+def db_engine(
+    _engines: dict[str, Engine], settings: ServiceSettings, db_tables: Sequence[str]
+) -> Engine:
+    """The suite's migrated database (its ``settings``), emptied before the test: the suite's
+    ``db_tables`` are truncated and their ids restart at 1."""
+    engine = _engines.get(settings.database_url)
+    if engine is None:
+        engine = _engines[settings.database_url] = make_engine(settings)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE TABLE {', '.join(db_tables)} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def unused_port_url() -> str:
+    """A PostgreSQL URL where nothing listens: a database outage."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"postgresql://postgres@127.0.0.1:{port}/nothing"
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[BaseSettings]], None]:
+    """``clean_environment(Settings)``: unset every variable of the shell that class would read
+    (its ``env_prefix``), for the rest of the test."""
+
+    def clean(settings_class: type[BaseSettings]) -> None:
+        prefix = str(settings_class.model_config.get("env_prefix", "")).upper()
+        assert prefix, f"{settings_class.__name__} reads variables without a prefix"
+        for name in [name for name in os.environ if name.upper().startswith(prefix)]:
+            monkeypatch.delenv(name)
+
+    return clean
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,14 +6,13 @@ The ``client`` sends a bearer token for user 1 by default (``bearer(user_id)`` m
 tokens are verified by the app as in production, against the fake user-service's JWKS.
 
 Database fixtures (integration tests) are below the unit ones; they build on the root
-conftest's ``create_database``.
+conftest's ``create_database`` and ``db_engine`` (which empties the ``db_tables`` named here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,14 +25,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from order_service.clients.breaker import CircuitBreaker
 from order_service.clients.user_service_client import UserServiceClient
 from order_service.config import Settings, UserServiceClientSettings
 from order_service.main import create_app
 from order_service.migrations import MIGRATIONS
-from service_kit.db import make_engine
 from service_kit.tokens import public_jwk
 from service_kit.tracing import Tracing
 
@@ -228,18 +226,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def _session_engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def db_engine(_session_engine: Engine) -> Engine:
-    """The migrated database, emptied before the test (ids restart at 1)."""
-    with _session_engine.begin() as conn:
-        conn.execute(text("TRUNCATE TABLE order_items, orders RESTART IDENTITY CASCADE"))
-    return _session_engine
+def db_tables() -> list[str]:
+    """What the root conftest's ``db_engine`` empties before each test."""
+    return ["order_items", "orders"]
 
 
 @pytest.fixture
@@ -282,14 +271,9 @@ def serving(
 
 
 @pytest.fixture
-def closed_port_settings() -> Settings:
+def closed_port_settings(unused_port_url: str) -> Settings:
     """Settings pointing at a port where nothing listens: a database outage."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return Settings(
-        database_url=f"postgresql://postgres@127.0.0.1:{port}/orders", db_connect_timeout=1
-    )
+    return Settings(database_url=unused_port_url, db_connect_timeout=1)
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 Integration tests get one PostgreSQL database per session (from the root conftest's
 ``create_database``), migrated through the same code path as ``user-service migrate``;
-each test that asks for ``db_engine`` (or ``client``) starts from empty tables.
+each test that asks for ``db_engine`` (or ``client``) starts from empty tables (the root
+conftest's ``db_engine`` empties the ``db_tables`` named here).
 
 Identity: the session has one signing-key directory (``keys_dir``); ``Identity`` registers users,
 logs them in and makes admins through the API (and the service layer for the admin role, as the
@@ -19,9 +20,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from service_kit.db import make_engine, make_session_factory
+from service_kit.db import make_session_factory
 from user_service import service
 from user_service.config import Settings
 from user_service.main import create_app
@@ -68,18 +69,9 @@ def settings(database_url: str, keys_dir: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def _session_engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def db_engine(_session_engine: Engine) -> Engine:
-    """The migrated database, emptied before the test (ids restart at 1)."""
-    with _session_engine.begin() as conn:
-        conn.execute(text("TRUNCATE TABLE users RESTART IDENTITY CASCADE"))
-    return _session_engine
+def db_tables() -> list[str]:
+    """What the root conftest's ``db_engine`` empties before each test."""
+    return ["users"]
 
 
 @pytest.fixture
@@ -153,15 +145,10 @@ def identity(client: TestClient, db_engine: Engine) -> Identity:
 
 
 @pytest.fixture
-def closed_port_settings(keys_dir: Path) -> Settings:
+def closed_port_settings(unused_port_url: str, keys_dir: Path) -> Settings:
     """Settings pointing at a port where nothing listens: a database outage."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     return Settings(
-        database_url=f"postgresql://postgres@127.0.0.1:{port}/users",
+        database_url=unused_port_url,
         keys_dir=keys_dir,
         **CHEAP_ARGON2,  # type: ignore[arg-type]
     )
