@@ -11,7 +11,8 @@ Service test suites build on ``postgres_server``: ``create_database(name)`` retu
 new, empty database that is dropped at the end of the session. A suite that defines ``settings``
 (on its migrated database) and ``db_tables`` gets ``db_engine``: one engine for the session, the
 tables emptied before each test that asks for it. ``unused_port_url`` stands for a database that
-is down; ``clean_environment(Settings)`` hides the shell's variables from a settings class.
+is down; ``clean_environment(Settings)`` hides the shell's variables from a settings class;
+``clock`` is a ``devtools.clock.FakeClock``, for the code that takes a clock.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pydantic_settings import BaseSettings
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from devtools.clock import FakeClock
 from devtools.postgres import Postgres, PostgresError, embedded
 from service_kit.db import make_engine
 from service_kit.settings import ServiceSettings
@@ -121,6 +123,12 @@ def db_engine(
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE TABLE {', '.join(db_tables)} RESTART IDENTITY CASCADE"))
     return engine
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when told (``clock.advance(seconds)``, or its ``sleep()``)."""
+    return FakeClock()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
-"""Shared fixtures of order-service's tests: a fake clock, a token issuer standing for
-user-service's keys, and a user-service faked at the transport level (httpx.MockTransport)
-behind the real client.
+"""Shared fixtures of order-service's tests: a token issuer standing for user-service's keys,
+and a user-service faked at the transport level (httpx.MockTransport) behind the real client,
+on the root conftest's fake ``clock``.
 
 The ``client`` sends a bearer token for user 1 by default (``bearer(user_id)`` makes others);
 tokens are verified by the app as in production, against the fake user-service's JWKS.
@@ -17,7 +17,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from devtools.clock import FakeClock
 from order_service.clients.breaker import CircuitBreaker
 from order_service.clients.user_service_client import UserServiceClient
 from order_service.config import Settings, UserServiceClientSettings
@@ -38,41 +38,9 @@ from service_kit.tracing import Tracing
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-WALL_CLOCK_START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock that only moves when told; its sleep() records and advances.
-
-    ``wall()`` is the matching wall clock (for HTTP dates), moving with it.
-    """
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def wall(self) -> datetime:
-        return WALL_CLOCK_START + timedelta(seconds=self.now - 1000.0)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 ISSUER, AUDIENCE = "user-service", "shop"
