@@ -30,7 +30,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,12 +75,6 @@ def serve_in_thread(app: ASGIApp) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
-
-
-@pytest.fixture
-def serve() -> Callable[[ASGIApp], AbstractContextManager[str]]:
-    """``with serve(app) as base_url``: the app on 127.0.0.1 for the duration of the block."""
-    return serve_in_thread
 
 
 @dataclass
@@ -250,12 +244,6 @@ def provider_states(db_engine: Engine, keyring: KeyRing, settings: Settings) -> 
     return ProviderStates(db_engine, keyring, settings)
 
 
-@pytest.fixture
-def with_tokens(provider_states: ProviderStates) -> Callable[[ASGIApp], ASGIApp]:
-    """``with_tokens(app)``: the app behind the request filter that supplies valid tokens."""
-    return lambda app: MintedTokens(app, provider_states)
-
-
 @dataclass(frozen=True)
 class Verification:
     passed: bool
@@ -273,11 +261,28 @@ Verify = Callable[..., Verification]
 
 @pytest.fixture
 def verify(
-    provider_name: str, provider_states: ProviderStates, publishing: Publishing | None
+    app: ASGIApp,
+    pact_files: list[Path],
+    provider_name: str,
+    provider_states: ProviderStates,
+    publishing: Publishing | None,
 ) -> Verify:
-    """Run the Pact verifier against ``base_url`` for ``sources`` (pact files)."""
+    """``verify(served=app, *, tokens=True, sources=pact_files, publish=False)``: serve
+    ``served`` (the app, or the app changed on purpose) behind ``MintedTokens`` unless
+    ``tokens=False``, and run the Pact verifier against it for ``sources``."""
 
-    def run(base_url: str, sources: list[Path], *, publish: bool = False) -> Verification:
+    def run(
+        served: ASGIApp | None = None,
+        *,
+        tokens: bool = True,
+        sources: list[Path] | None = None,
+        publish: bool = False,
+    ) -> Verification:
+        served = app if served is None else served
+        with serve_in_thread(MintedTokens(served, provider_states) if tokens else served) as url:
+            return _verify(url, sources or pact_files, publish=publish)
+
+    def _verify(base_url: str, sources: list[Path], *, publish: bool) -> Verification:
         verifier = (
             Verifier(provider_name, host=HOST)
             .add_transport(url=base_url)
