@@ -40,6 +40,7 @@ def test_the_app_serves_health_metrics_and_routes_with_request_ids_nosniff_and_n
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert 'route="/things/count"' in metrics.text
+    assert 'route="/health/live"' in metrics.text  # probes are requests too
     for response in (live, counted, missing):
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers.get_list("cache-control") == ["no-store"]
