@@ -8,7 +8,8 @@ loudly (exit code 3); it never skips.
 OTEL_* variables of the shell are removed for every test (tests that trace set up their own).
 
 Service test suites build on ``postgres_server``: ``create_database(name)`` returns the URL of a
-new, empty database that is dropped at the end of the session. A suite that defines ``settings``
+new, empty database that is dropped at the end of the session, ``migrated_database(...)`` one
+migrated to head. A suite that defines ``settings``
 (on its migrated database) and ``db_tables`` gets ``db_engine``: one engine for the session, the
 tables emptied before each test that asks for it. ``unused_port_url`` stands for a database that
 is down; ``clean_environment(Settings)`` hides the shell's variables from a settings class;
@@ -22,6 +23,7 @@ import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from pydantic_settings import BaseSettings
@@ -31,7 +33,10 @@ from sqlalchemy.engine import make_url
 from devtools.clock import FakeClock
 from devtools.postgres import Postgres, PostgresError, embedded
 from service_kit.db import make_engine
+from service_kit.migrations import Migrations
 from service_kit.settings import ServiceSettings
+
+MigratedDatabase = Callable[..., str]
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,22 @@ def create_database_with_roles(postgres_server: PostgresServer) -> Callable[[str
 def create_database(postgres_server: PostgresServer) -> Callable[[str], str]:
     """Factory: ``create_database("users")`` returns the URL of a new empty database."""
     return postgres_server.create_database
+
+
+@pytest.fixture(scope="session")
+def migrated_database(create_database: Callable[[str], str]) -> MigratedDatabase:
+    """Factory: ``migrated_database("users", MIGRATIONS, Settings, **fields)`` returns the URL of
+    a new database migrated to head the way ``<service> migrate`` does it, with ``Settings`` of
+    that URL and ``fields``."""
+
+    def make(
+        prefix: str, migrations: Migrations, settings_class: type[ServiceSettings], **fields: Any
+    ) -> str:
+        url = create_database(prefix)
+        migrations.upgrade_head(settings_class(database_url=url, **fields))
+        return url
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -29,10 +29,9 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def users_url(create_database: Callable[[str], str], keys_dir: Path) -> str:
+def users_url(migrated_database: Callable[..., str], keys_dir: Path) -> str:
     """A users database with an admin (id 1) and two users (ids 2 and 3)."""
-    url = create_database("peer_users")
-    USER_MIGRATIONS.upgrade_head(UserSettings(database_url=url, keys_dir=keys_dir))
+    url = migrated_database("peer_users", USER_MIGRATIONS, UserSettings, keys_dir=keys_dir)
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(
@@ -48,10 +47,8 @@ def users_url(create_database: Callable[[str], str], keys_dir: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def orders_url(create_database: Callable[[str], str]) -> str:
-    url = create_database("peer_orders")
-    ORDER_MIGRATIONS.upgrade_head(OrderSettings(database_url=url))
-    return url
+def orders_url(migrated_database: Callable[..., str]) -> str:
+    return migrated_database("peer_orders", ORDER_MIGRATIONS, OrderSettings)
 
 
 def _client(url: str, keys_dir: Path) -> Iterator[TestClient]:

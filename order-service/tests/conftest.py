@@ -6,7 +6,7 @@ The ``client`` sends a bearer token for user 1 by default (``bearer(user_id)`` m
 tokens are verified by the app as in production, against the fake user-service's JWKS.
 
 Database fixtures (integration tests) are below the unit ones; they build on the root
-conftest's ``create_database`` and ``db_engine`` (which empties the ``db_tables`` named here).
+conftest's ``migrated_database`` and ``db_engine`` (which empties the ``db_tables`` named here).
 """
 
 from __future__ import annotations
@@ -177,10 +177,8 @@ def make_client(clock: FakeClock) -> Callable[..., UserServiceClient]:
 
 
 @pytest.fixture(scope="session")
-def database_url(create_database: Callable[[str], str]) -> str:
-    url = create_database("order_service")
-    MIGRATIONS.upgrade_head(Settings(database_url=url))
-    return url
+def database_url(migrated_database: Callable[..., str]) -> str:
+    return migrated_database("order_service", MIGRATIONS, Settings)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Shared fixtures of the user-service tests.
 
 Integration tests get one PostgreSQL database per session (from the root conftest's
-``create_database``), migrated through the same code path as ``user-service migrate``;
+``migrated_database``), migrated through the same code path as ``user-service migrate``;
 each test that asks for ``db_engine`` (or ``client``) starts from empty tables (the root
 conftest's ``db_engine`` empties the ``db_tables`` named here).
 
@@ -47,10 +47,8 @@ def keyring(keys_dir: Path) -> KeyRing:
 
 
 @pytest.fixture(scope="session")
-def database_url(create_database: Callable[[str], str], keys_dir: Path) -> str:
-    url = create_database("user_service")
-    MIGRATIONS.upgrade_head(Settings(database_url=url, keys_dir=keys_dir))
-    return url
+def database_url(migrated_database: Callable[..., str], keys_dir: Path) -> str:
+    return migrated_database("user_service", MIGRATIONS, Settings, keys_dir=keys_dir)
 
 
 @pytest.fixture(scope="session")
