@@ -19,7 +19,6 @@ is down; ``clean_environment(Settings)`` hides the shell's variables from a sett
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from devtools.clock import FakeClock
+from devtools.ports import free_port
 from devtools.postgres import Postgres, PostgresError, embedded
 from service_kit.db import make_engine
 from service_kit.migrations import Migrations
@@ -155,10 +155,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def unused_port_url() -> str:
     """A PostgreSQL URL where nothing listens: a database outage."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"postgresql://postgres@127.0.0.1:{port}/nothing"
+    return f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ in-memory exporter, which is how the assertions see the whole trace.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from devtools.ports import free_port
 from order_service.config import Settings as OrderSettings
 from order_service.config import UserServiceClientSettings
 from order_service.main import create_app as create_order_app
@@ -60,12 +60,6 @@ def tracing(service: str, exporter: InMemorySpanExporter) -> Tracing:
     provider = TracerProvider(resource=service_resource(service))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return Tracing(provider)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
