@@ -1,6 +1,7 @@
-"""A free TCP port on 127.0.0.1, for the servers the tests and the bench start: never a fixed
-one, since several runs may share the machine. The port is free when asked for; a server that
-binds it a moment later almost always gets it (the kernel hands out ephemeral ports in turn).
+"""A free TCP port on 127.0.0.1, for the servers the tests, the bench and the local scripts
+start: never a fixed one, since several runs may share the machine. The port is free when
+asked for; a server that binds it a moment later almost always gets it (the kernel hands out
+ephemeral ports in turn).
 """
 
 from __future__ import annotations
