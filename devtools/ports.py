@@ -1,7 +1,6 @@
 """A free TCP port on 127.0.0.1, for the servers the tests, the bench and the local scripts
 start: never a fixed one, since several runs may share the machine. The port is free when
-asked for; a server that binds it a moment later almost always gets it (the kernel hands out
-ephemeral ports in turn).
+asked for; another process could take it before the server binds it, a race the callers accept.
 """
 
 from __future__ import annotations
