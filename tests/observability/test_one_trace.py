@@ -9,13 +9,11 @@ in-memory exporter, which is how the assertions see the whole trace.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -23,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from devtools.ports import free_port
+from devtools.serving import serve_in_thread
 from order_service.config import Settings as OrderSettings
 from order_service.config import UserServiceClientSettings
 from order_service.main import create_app as create_order_app
@@ -82,18 +80,9 @@ def user_service_url(
         argon2_memory_cost=8 * 1024,
     )
     USER_MIGRATIONS.upgrade_head(settings)
-    port = free_port()
     app = FirstLookupUnavailable(create_user_app(settings, tracing=tracing(USERS, exporter)))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="user-service", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "user-service did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app, name=USERS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
