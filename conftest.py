@@ -9,11 +9,12 @@ OTEL_* variables of the shell are removed for every test (tests that trace set u
 
 Service test suites build on ``postgres_server``: ``create_database(name)`` returns the URL of a
 new, empty database that is dropped at the end of the session, ``migrated_database(...)`` one
-migrated to head. A suite that defines ``settings``
-(on its migrated database) and ``db_tables`` gets ``db_engine``: one engine for the session, the
-tables emptied before each test that asks for it. ``unused_port_url`` stands for a database that
-is down; ``clean_environment(Settings)`` hides the shell's variables from a settings class;
-``clock`` is a ``devtools.clock.FakeClock``, for the code that takes a clock.
+migrated to head. A suite that defines ``settings`` (on its migrated database) and ``db_tables``
+gets ``db_engine``: one engine a database, the tables emptied before each test that asks for it.
+
+Shared by the suites as well: ``keys_dir`` (user-service's signing key for the session),
+``unused_port_url`` (a database that is down), ``clean_environment(Settings)`` (the shell's
+variables hidden from a settings class) and ``clock`` (a ``devtools.clock.FakeClock``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -144,6 +146,16 @@ def db_engine(
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE TABLE {', '.join(db_tables)} RESTART IDENTITY CASCADE"))
     return engine
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """user-service's signing-key directory for the session, holding one key."""
+    from user_service.signing import generate_key  # imported here: the kit's tests need no service
+
+    directory = tmp_path_factory.mktemp("keys")
+    generate_key(directory, kid="test-key-1")
+    return directory
 
 
 @pytest.fixture

@@ -16,16 +16,9 @@ from order_service.config import Settings as OrderSettings
 from order_service.migrations import MIGRATIONS as ORDER_MIGRATIONS
 from user_service.config import Settings as UserSettings
 from user_service.migrations import MIGRATIONS as USER_MIGRATIONS
-from user_service.signing import KeyRing, generate_key
+from user_service.signing import KeyRing
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("peer-keys")
-    generate_key(directory, kid="peer-key-1")
-    return directory
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +104,8 @@ def test_read_refuses_a_foreign_token_with_403_and_no_token_with_401(
 def test_a_token_without_a_subject_is_refused_with_403(
     users: TestClient, orders: TestClient, keys_dir: Path
 ) -> None:
-    key = serialization.load_pem_private_key((keys_dir / "peer-key-1.pem").read_bytes(), None)
+    (pem,) = keys_dir.glob("*.pem")
+    key = serialization.load_pem_private_key(pem.read_bytes(), None)
     claims = {"iss": "user-service", "aud": "shop", "exp": 4102444800}
     token = jwt.encode(claims, key, algorithm="EdDSA")  # type: ignore[arg-type]
     body = {"currency": "EUR", "items": [{"product_id": "x", "quantity": 1, "unit_price": 1}]}

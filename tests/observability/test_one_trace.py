@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,7 +31,6 @@ from service_kit.tracing import Tracing, service_resource
 from user_service.config import Settings as UserSettings
 from user_service.main import create_app as create_user_app
 from user_service.migrations import MIGRATIONS as USER_MIGRATIONS
-from user_service.signing import generate_key
 
 pytestmark = pytest.mark.integration
 
@@ -69,13 +69,11 @@ def exporter() -> InMemorySpanExporter:
 def user_service_url(
     create_database: Callable[[str], str],
     exporter: InMemorySpanExporter,
-    tmp_path_factory: pytest.TempPathFactory,
+    keys_dir: Path,
 ) -> Iterator[str]:
-    keys = tmp_path_factory.mktemp("keys")
-    generate_key(keys)
     settings = UserSettings(
         database_url=create_database("trace_users"),
-        keys_dir=keys,
+        keys_dir=keys_dir,
         argon2_time_cost=1,
         argon2_memory_cost=8 * 1024,
     )

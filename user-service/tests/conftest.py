@@ -5,9 +5,10 @@ Integration tests get one PostgreSQL database per session (from the root conftes
 each test that asks for ``db_engine`` (or ``client``) starts from empty tables (the root
 conftest's ``db_engine`` empties the ``db_tables`` named here).
 
-Identity: the session has one signing-key directory (``keys_dir``); ``Identity`` registers users,
-logs them in and makes admins through the API (and the service layer for the admin role, as the
-CLI does). Argon2 runs with its cheapest parameters here (the figures are in ``make bench``).
+Identity: the session signs with the key in the root conftest's ``keys_dir``; ``Identity``
+registers users, logs them in and makes admins through the API (and the service layer for the
+admin role, as the CLI does). Argon2 runs with its cheapest parameters here (the figures are
+in ``make bench``).
 """
 
 from __future__ import annotations
@@ -28,17 +29,10 @@ from user_service.config import Settings
 from user_service.main import create_app
 from user_service.migrations import MIGRATIONS
 from user_service.models import Role
-from user_service.signing import KeyRing, generate_key
+from user_service.signing import KeyRing
 
 PASSWORD = "correct horse battery staple"
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 8 * 1024}
-
-
-@pytest.fixture(scope="session")
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("keys")
-    generate_key(directory, kid="test-key-1")
-    return directory
 
 
 @pytest.fixture(scope="session")
