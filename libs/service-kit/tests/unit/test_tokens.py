@@ -225,6 +225,7 @@ MALFORMED_HEADERS: list[object] = [
     {"alg": "EdDSA", "kid": "k2", "crit": ["b64"]},
     {"alg": "EdDSA", "kid": "k2", "padding": "a" * 100_000},
     ["EdDSA", "k2"],
+    ["EdDSA"],
     "EdDSA",
     7,
     None,
