@@ -1,4 +1,5 @@
-"""Repository-wide pytest fixtures: a real PostgreSQL for every test that needs one.
+"""Repository-wide pytest fixtures: a real PostgreSQL for every test that needs one, and what
+the suites share.
 
 When ``TEST_DATABASE_URL`` is set (a server where that role may ``CREATE DATABASE``), tests use it.
 Otherwise the session starts its own throw-away PostgreSQL, the pip-installed one of
@@ -10,7 +11,7 @@ OTEL_* variables of the shell are removed for every test (tests that trace set u
 Service test suites build on ``postgres_server``: ``create_database(name)`` returns the URL of a
 new, empty database that is dropped at the end of the session, ``migrated_database(...)`` one
 migrated to head. A suite that defines ``settings`` (on its migrated database) and ``db_tables``
-gets ``db_engine``: one engine a database, the tables emptied before each test that asks for it.
+gets ``db_engine``: one engine per database, the tables emptied before each test that asks for it.
 
 Shared by the suites as well: ``keys_dir`` (user-service's signing key for the session),
 ``unused_port_url`` (a database that is down), ``clean_environment(Settings)`` (the shell's
