@@ -1,4 +1,5 @@
-"""Repository-wide pytest fixtures: a real PostgreSQL for every test that needs one.
+"""Repository-wide pytest fixtures: a real PostgreSQL for every test that needs one, and what
+the suites share.
 
 When ``TEST_DATABASE_URL`` is set (a server where that role may ``CREATE DATABASE``), tests use it.
 Otherwise the session starts its own throw-away PostgreSQL, the pip-installed one of
@@ -8,20 +9,37 @@ loudly (exit code 3); it never skips.
 OTEL_* variables of the shell are removed for every test (tests that trace set up their own).
 
 Service test suites build on ``postgres_server``: ``create_database(name)`` returns the URL of a
-new, empty database that is dropped at the end of the session.
+new, empty database that is dropped at the end of the session, ``migrated_database(...)`` one
+migrated to head. A suite that defines ``settings`` (on its migrated database) and ``db_tables``
+gets ``db_engine``: one engine per database, the tables emptied before each test that asks for it.
+
+Shared by the suites as well: ``keys_dir`` (user-service's signing key for the session),
+``unused_port_url`` (a database that is down), ``clean_environment(Settings)`` (the shell's
+variables hidden from a settings class) and ``clock`` (a ``devtools.clock.FakeClock``).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic_settings import BaseSettings
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from devtools.clock import FakeClock
+from devtools.ports import free_port
 from devtools.postgres import Postgres, PostgresError, embedded
+from service_kit.db import make_engine
+from service_kit.migrations import Migrations
+from service_kit.settings import ServiceSettings
+
+MigratedDatabase = Callable[..., str]
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,82 @@ def create_database_with_roles(postgres_server: PostgresServer) -> Callable[[str
 def create_database(postgres_server: PostgresServer) -> Callable[[str], str]:
     """Factory: ``create_database("users")`` returns the URL of a new empty database."""
     return postgres_server.create_database
+
+
+@pytest.fixture(scope="session")
+def migrated_database(create_database: Callable[[str], str]) -> MigratedDatabase:
+    """Factory: ``migrated_database("users", MIGRATIONS, Settings, **fields)`` returns the URL of
+    a new database migrated to head the way ``<service> migrate`` does it, with ``Settings`` of
+    that URL and ``fields``."""
+
+    def make(
+        prefix: str, migrations: Migrations, settings_class: type[ServiceSettings], **fields: Any
+    ) -> str:
+        url = create_database(prefix)
+        migrations.upgrade_head(settings_class(database_url=url, **fields))
+        return url
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def _engines() -> Iterator[dict[str, Engine]]:
+    """One engine per database for the session. Keyed by URL: a session fixture here would be
+    built once, for whichever suite's ``settings`` came first."""
+    engines: dict[str, Engine] = {}
+    yield engines
+    for engine in engines.values():
+        engine.dispose()
+
+
+@pytest.fixture
+def db_engine(
+    _engines: dict[str, Engine], settings: ServiceSettings, db_tables: Sequence[str]
+) -> Engine:
+    """The suite's migrated database (its ``settings``), emptied before the test: the suite's
+    ``db_tables`` are truncated and their ids restart at 1."""
+    engine = _engines.get(settings.database_url)
+    if engine is None:
+        engine = _engines[settings.database_url] = make_engine(settings)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE TABLE {', '.join(db_tables)} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """user-service's signing-key directory for the session, holding one key."""
+    from user_service.signing import generate_key  # imported here: the kit's tests need no service
+
+    directory = tmp_path_factory.mktemp("keys")
+    generate_key(directory, kid="test-key-1")
+    return directory
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when told (``clock.advance(seconds)``, or its ``sleep()``)."""
+    return FakeClock()
+
+
+@pytest.fixture
+def unused_port_url() -> str:
+    """A PostgreSQL URL where nothing listens: a database outage."""
+    return f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Callable[[type[BaseSettings]], None]:
+    """``clean_environment(Settings)``: unset every variable of the shell that class would read
+    (its ``env_prefix``), for the rest of the test."""
+
+    def clean(settings_class: type[BaseSettings]) -> None:
+        prefix = str(settings_class.model_config.get("env_prefix", "")).upper()
+        assert prefix, f"{settings_class.__name__} reads variables without a prefix"
+        for name in [name for name in os.environ if name.upper().startswith(prefix)]:
+            monkeypatch.delenv(name)
+
+    return clean
 
 
 @pytest.fixture(scope="session", autouse=True)

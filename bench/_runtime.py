@@ -12,7 +12,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,12 +31,6 @@ BIN = Path(sys.executable).parent
 
 class BenchError(RuntimeError):
     """A run cannot go on (missing tool, process that would not start); the message says why."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def require_tool(name: str, hint: str) -> str:

@@ -27,9 +27,9 @@ from bench._runtime import (
     ManagedProcess,
     Processes,
     clean_env,
-    free_port,
     wait_ready,
 )
+from devtools.ports import free_port
 from devtools.postgres import Postgres
 
 # One worker per service: on Kubernetes we scale with pods, and a 2-core machine that also runs

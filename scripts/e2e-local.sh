@@ -20,7 +20,7 @@ ARTIFACTS="${E2E_ARTIFACTS:-$ROOT/.e2e-artifacts}/local"
 rm -rf "$ARTIFACTS" && mkdir -p "$ARTIFACTS"
 
 die() { echo "e2e-local: error: $*" >&2; exit 1; }
-free_port() { "$BIN/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { "$BIN/python" -c 'from devtools.ports import free_port; print(free_port())'; }
 if ! { command -v user-service && command -v order-service; } >/dev/null; then
   die "user-service/order-service not installed in $BIN (run 'make install')"
 fi

@@ -16,23 +16,15 @@ from order_service.config import Settings as OrderSettings
 from order_service.migrations import MIGRATIONS as ORDER_MIGRATIONS
 from user_service.config import Settings as UserSettings
 from user_service.migrations import MIGRATIONS as USER_MIGRATIONS
-from user_service.signing import KeyRing, generate_key
+from user_service.signing import KeyRing
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("peer-keys")
-    generate_key(directory, kid="peer-key-1")
-    return directory
-
-
-@pytest.fixture(scope="module")
-def users_url(create_database: Callable[[str], str], keys_dir: Path) -> str:
+def users_url(migrated_database: Callable[..., str], keys_dir: Path) -> str:
     """A users database with an admin (id 1) and two users (ids 2 and 3)."""
-    url = create_database("peer_users")
-    USER_MIGRATIONS.upgrade_head(UserSettings(database_url=url, keys_dir=keys_dir))
+    url = migrated_database("peer_users", USER_MIGRATIONS, UserSettings, keys_dir=keys_dir)
     engine = create_engine(url)
     with engine.begin() as conn:
         conn.execute(
@@ -48,10 +40,8 @@ def users_url(create_database: Callable[[str], str], keys_dir: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def orders_url(create_database: Callable[[str], str]) -> str:
-    url = create_database("peer_orders")
-    ORDER_MIGRATIONS.upgrade_head(OrderSettings(database_url=url))
-    return url
+def orders_url(migrated_database: Callable[..., str]) -> str:
+    return migrated_database("peer_orders", ORDER_MIGRATIONS, OrderSettings)
 
 
 def _client(url: str, keys_dir: Path) -> Iterator[TestClient]:
@@ -114,7 +104,8 @@ def test_read_refuses_a_foreign_token_with_403_and_no_token_with_401(
 def test_a_token_without_a_subject_is_refused_with_403(
     users: TestClient, orders: TestClient, keys_dir: Path
 ) -> None:
-    key = serialization.load_pem_private_key((keys_dir / "peer-key-1.pem").read_bytes(), None)
+    (pem,) = keys_dir.glob("*.pem")
+    key = serialization.load_pem_private_key(pem.read_bytes(), None)
     claims = {"iss": "user-service", "aud": "shop", "exp": 4102444800}
     token = jwt.encode(claims, key, algorithm="EdDSA")  # type: ignore[arg-type]
     body = {"currency": "EUR", "items": [{"product_id": "x", "quantity": 1, "unit_price": 1}]}

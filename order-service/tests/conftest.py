@@ -1,24 +1,22 @@
-"""Shared fixtures of order-service's tests: a fake clock, a token issuer standing for
-user-service's keys, and a user-service faked at the transport level (httpx.MockTransport)
-behind the real client.
+"""Shared fixtures of order-service's tests: a token issuer standing for user-service's keys,
+and a user-service faked at the transport level (httpx.MockTransport) behind the real client,
+on the root conftest's fake ``clock``.
 
 The ``client`` sends a bearer token for user 1 by default (``bearer(user_id)`` makes others);
 tokens are verified by the app as in production, against the fake user-service's JWKS.
 
 Database fixtures (integration tests) are below the unit ones; they build on the root
-conftest's ``create_database``.
+conftest's ``migrated_database`` and ``db_engine`` (which empties the ``db_tables`` named here).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,55 +24,23 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
+from devtools.clock import FakeClock
 from order_service.clients.breaker import CircuitBreaker
 from order_service.clients.user_service_client import UserServiceClient
 from order_service.config import Settings, UserServiceClientSettings
 from order_service.main import create_app
 from order_service.migrations import MIGRATIONS
-from service_kit.db import make_engine
 from service_kit.tokens import public_jwk
 from service_kit.tracing import Tracing
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
-WALL_CLOCK_START = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
-
-
-@dataclass
-class FakeClock:
-    """A monotonic clock that only moves when told; its sleep() records and advances.
-
-    ``wall()`` is the matching wall clock (for HTTP dates), moving with it.
-    """
-
-    now: float = 1000.0
-    sleeps: list[float] = field(default_factory=list)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def wall(self) -> datetime:
-        return WALL_CLOCK_START + timedelta(seconds=self.now - 1000.0)
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 ISSUER, AUDIENCE = "user-service", "shop"
@@ -211,10 +177,8 @@ def make_client(clock: FakeClock) -> Callable[..., UserServiceClient]:
 
 
 @pytest.fixture(scope="session")
-def database_url(create_database: Callable[[str], str]) -> str:
-    url = create_database("order_service")
-    MIGRATIONS.upgrade_head(Settings(database_url=url))
-    return url
+def database_url(migrated_database: Callable[..., str]) -> str:
+    return migrated_database("order_service", MIGRATIONS, Settings)
 
 
 @pytest.fixture(scope="session")
@@ -228,18 +192,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def _session_engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def db_engine(_session_engine: Engine) -> Engine:
-    """The migrated database, emptied before the test (ids restart at 1)."""
-    with _session_engine.begin() as conn:
-        conn.execute(text("TRUNCATE TABLE order_items, orders RESTART IDENTITY CASCADE"))
-    return _session_engine
+def db_tables() -> list[str]:
+    """What the root conftest's ``db_engine`` empties before each test."""
+    return ["order_items", "orders"]
 
 
 @pytest.fixture
@@ -282,14 +237,9 @@ def serving(
 
 
 @pytest.fixture
-def closed_port_settings() -> Settings:
+def closed_port_settings(unused_port_url: str) -> Settings:
     """Settings pointing at a port where nothing listens: a database outage."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return Settings(
-        database_url=f"postgresql://postgres@127.0.0.1:{port}/orders", db_connect_timeout=1
-    )
+    return Settings(database_url=unused_port_url, db_connect_timeout=1)
 
 
 @pytest.fixture

@@ -40,20 +40,17 @@ def expressions(dashboard: dict[str, Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def exposed(
-    create_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, set[str]]:
+def exposed(create_database: Callable[[str], str], keys_dir: Path) -> dict[str, set[str]]:
     """Sample name -> label names, as scraped from both services."""
     from order_service.config import Settings as OrderSettings
     from order_service.main import create_app as create_order_app
     from user_service.config import Settings as UserSettings
     from user_service.main import create_app as create_user_app
-    from user_service.signing import generate_key
 
-    keys = tmp_path_factory.mktemp("keys")
-    generate_key(keys)
     apps = [
-        create_user_app(UserSettings(database_url=create_database("dash_users"), keys_dir=keys)),
+        create_user_app(
+            UserSettings(database_url=create_database("dash_users"), keys_dir=keys_dir)
+        ),
         create_order_app(OrderSettings(database_url=create_database("dash_orders"))),
     ]
     samples: dict[str, set[str]] = {}

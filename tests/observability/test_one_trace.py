@@ -9,14 +9,12 @@ in-memory exporter, which is how the assertions see the whole trace.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -24,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from devtools.serving import serve_in_thread
 from order_service.config import Settings as OrderSettings
 from order_service.config import UserServiceClientSettings
 from order_service.main import create_app as create_order_app
@@ -32,7 +31,6 @@ from service_kit.tracing import Tracing, service_resource
 from user_service.config import Settings as UserSettings
 from user_service.main import create_app as create_user_app
 from user_service.migrations import MIGRATIONS as USER_MIGRATIONS
-from user_service.signing import generate_key
 
 pytestmark = pytest.mark.integration
 
@@ -62,12 +60,6 @@ def tracing(service: str, exporter: InMemorySpanExporter) -> Tracing:
     return Tracing(provider)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()
@@ -77,29 +69,18 @@ def exporter() -> InMemorySpanExporter:
 def user_service_url(
     create_database: Callable[[str], str],
     exporter: InMemorySpanExporter,
-    tmp_path_factory: pytest.TempPathFactory,
+    keys_dir: Path,
 ) -> Iterator[str]:
-    keys = tmp_path_factory.mktemp("keys")
-    generate_key(keys)
     settings = UserSettings(
         database_url=create_database("trace_users"),
-        keys_dir=keys,
+        keys_dir=keys_dir,
         argon2_time_cost=1,
         argon2_memory_cost=8 * 1024,
     )
     USER_MIGRATIONS.upgrade_head(settings)
-    port = free_port()
     app = FirstLookupUnavailable(create_user_app(settings, tracing=tracing(USERS, exporter)))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="user-service", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "user-service did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app, name=USERS) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,14 @@
 """Shared fixtures of the user-service tests.
 
 Integration tests get one PostgreSQL database per session (from the root conftest's
-``create_database``), migrated through the same code path as ``user-service migrate``;
-each test that asks for ``db_engine`` (or ``client``) starts from empty tables.
+``migrated_database``), migrated through the same code path as ``user-service migrate``;
+each test that asks for ``db_engine`` (or ``client``) starts from empty tables (the root
+conftest's ``db_engine`` empties the ``db_tables`` named here).
 
-Identity: the session has one signing-key directory (``keys_dir``); ``Identity`` registers users,
-logs them in and makes admins through the API (and the service layer for the admin role, as the
-CLI does). Argon2 runs with its cheapest parameters here (the figures are in ``make bench``).
+Identity: the session signs with the key in the root conftest's ``keys_dir``; ``Identity``
+registers users, logs them in and makes admins through the API (and the service layer for the
+admin role, as the CLI does). Argon2 runs with its cheapest parameters here (the figures are
+in ``make bench``).
 """
 
 from __future__ import annotations
@@ -19,25 +21,18 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from service_kit.db import make_engine, make_session_factory
+from service_kit.db import make_session_factory
 from user_service import service
 from user_service.config import Settings
 from user_service.main import create_app
 from user_service.migrations import MIGRATIONS
 from user_service.models import Role
-from user_service.signing import KeyRing, generate_key
+from user_service.signing import KeyRing
 
 PASSWORD = "correct horse battery staple"
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_cost": 8 * 1024}
-
-
-@pytest.fixture(scope="session")
-def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("keys")
-    generate_key(directory, kid="test-key-1")
-    return directory
 
 
 @pytest.fixture(scope="session")
@@ -46,10 +41,8 @@ def keyring(keys_dir: Path) -> KeyRing:
 
 
 @pytest.fixture(scope="session")
-def database_url(create_database: Callable[[str], str], keys_dir: Path) -> str:
-    url = create_database("user_service")
-    MIGRATIONS.upgrade_head(Settings(database_url=url, keys_dir=keys_dir))
-    return url
+def database_url(migrated_database: Callable[..., str], keys_dir: Path) -> str:
+    return migrated_database("user_service", MIGRATIONS, Settings, keys_dir=keys_dir)
 
 
 @pytest.fixture(scope="session")
@@ -68,18 +61,9 @@ def settings(database_url: str, keys_dir: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def _session_engine(settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(settings)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def db_engine(_session_engine: Engine) -> Engine:
-    """The migrated database, emptied before the test (ids restart at 1)."""
-    with _session_engine.begin() as conn:
-        conn.execute(text("TRUNCATE TABLE users RESTART IDENTITY CASCADE"))
-    return _session_engine
+def db_tables() -> list[str]:
+    """What the root conftest's ``db_engine`` empties before each test."""
+    return ["users"]
 
 
 @pytest.fixture
@@ -153,15 +137,10 @@ def identity(client: TestClient, db_engine: Engine) -> Identity:
 
 
 @pytest.fixture
-def closed_port_settings(keys_dir: Path) -> Settings:
+def closed_port_settings(unused_port_url: str, keys_dir: Path) -> Settings:
     """Settings pointing at a port where nothing listens: a database outage."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     return Settings(
-        database_url=f"postgresql://postgres@127.0.0.1:{port}/users",
+        database_url=unused_port_url,
         keys_dir=keys_dir,
         **CHEAP_ARGON2,  # type: ignore[arg-type]
     )

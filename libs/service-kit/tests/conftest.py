@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 import pytest
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service_kit.settings import ServiceSettings
 
@@ -23,22 +24,9 @@ class ExampleSettings(ServiceSettings):
 
 
 @pytest.fixture
-def settings_class(monkeypatch: pytest.MonkeyPatch) -> type[ExampleSettings]:
+def settings_class(
+    clean_environment: Callable[[type[BaseSettings]], None],
+) -> type[ExampleSettings]:
     """``ExampleSettings``, read from an environment without any ``EXAMPLE_SERVICE_*``."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("EXAMPLE_SERVICE_"):
-            monkeypatch.delenv(name)
+    clean_environment(ExampleSettings)
     return ExampleSettings
-
-
-@pytest.fixture
-def unused_port_url() -> str:
-    """A PostgreSQL URL where nothing listens: a database outage."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"postgresql://postgres@127.0.0.1:{port}/nothing"

@@ -178,37 +178,27 @@ async def test_only_one_probe_is_in_flight_while_half_open(
 
 
 @pytest.mark.anyio
-async def test_the_half_open_probe_is_a_single_request_however_it_fails(
-    make_client: MakeClient, script: Any, clock: Any
+@pytest.mark.parametrize(
+    ("failure", "first_lookup_requests"),
+    [(httpx.ConnectError("refused"), 4), (500, 1)],  # retried to max_attempts; not retried
+    ids=["connect-error", "500"],
+)
+async def test_the_half_open_probe_is_a_single_request_however_it_fails_and_reopens(
+    make_client: MakeClient, script: Any, clock: Any, failure: Any, first_lookup_requests: int
 ) -> None:
     """A recovering user-service gets one request from the probe, not a retried lookup."""
-    answers = script(httpx.ConnectError("refused"))
+    answers = script(script.status(failure) if isinstance(failure, int) else failure)
     client = make_client(answers, max_attempts=4, failure_threshold=1, reset_timeout=5.0)
     with pytest.raises(UserServiceUnavailableError):
         await client.get_user(42, token=TOKEN)
-    assert len(answers.requests) == 4
+    assert len(answers.requests) == first_lookup_requests
     clock.advance(5.0)
     clock.sleeps.clear()
     with pytest.raises(UserServiceUnavailableError):
         await client.get_user(42, token=TOKEN)
-    assert len(answers.requests) == 5, "the probe was retried"
+    assert len(answers.requests) == first_lookup_requests + 1, "the probe was retried"
     assert clock.sleeps == []
     assert client.breaker.state is BreakerState.OPEN
-
-
-@pytest.mark.anyio
-async def test_a_failed_probe_reopens_the_breaker(
-    make_client: MakeClient, script: Any, clock: Any
-) -> None:
-    answers = script(script.status(500))
-    client = make_client(answers, failure_threshold=1, reset_timeout=5.0)
-    with pytest.raises(UserServiceUnavailableError):
-        await client.get_user(42, token=TOKEN)
-    clock.advance(5.0)
-    with pytest.raises(UserServiceUnavailableError):
-        await client.get_user(42, token=TOKEN)
-    assert client.breaker.state is BreakerState.OPEN
-    assert len(answers.requests) == 2
 
 
 @pytest.mark.anyio

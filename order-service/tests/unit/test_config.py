@@ -1,17 +1,16 @@
 """order-service's settings: its prefix and defaults (the kit tests the validation; no I/O)."""
 
+from collections.abc import Callable
+
 import pytest
+from pydantic_settings import BaseSettings
 
 from order_service.config import Settings
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("ORDER_SERVICE_"):
-            monkeypatch.delenv(name)
+def _clean_environment(clean_environment: Callable[[type[BaseSettings]], None]) -> None:
+    clean_environment(Settings)
 
 
 def test_the_default_database_is_a_local_postgresql() -> None:

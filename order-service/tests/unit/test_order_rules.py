@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,17 +13,7 @@ from order_service.service import price_items, request_fingerprint
 
 pytestmark = pytest.mark.unit
 
-
-def body(**overrides: Any) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "currency": "EUR",
-        "items": [
-            {"product_id": "SKU-1", "quantity": 2, "unit_price": 1250},
-            {"product_id": "SKU-2", "quantity": 1, "unit_price": 99},
-        ],
-    }
-    data.update(overrides)
-    return data
+Body = Callable[..., dict[str, Any]]
 
 
 def item(**overrides: Any) -> dict[str, Any]:
@@ -31,21 +22,21 @@ def item(**overrides: Any) -> dict[str, Any]:
     return data
 
 
-def test_price_items_computes_line_totals_and_the_order_total() -> None:
-    lines, total = price_items(OrderCreate.model_validate(body()).items)
+def test_price_items_computes_line_totals_and_the_order_total(order_body: Body) -> None:
+    lines, total = price_items(OrderCreate.model_validate(order_body()).items)
     assert [line.line_total for line in lines] == [2500, 99]
     assert total == 2599
 
 
-def test_price_items_handles_the_largest_order_without_overflow() -> None:
+def test_price_items_handles_the_largest_order_without_overflow(order_body: Body) -> None:
     items = [item(quantity=10_000, unit_price=10**9) for _ in range(100)]
-    lines, total = price_items(OrderCreate.model_validate(body(items=items)).items)
+    lines, total = price_items(OrderCreate.model_validate(order_body(items=items)).items)
     assert total == 100 * 10_000 * 10**9
     assert lines[0].line_total == 10_000 * 10**9
 
 
-def test_order_create_accepts_a_valid_body() -> None:
-    order = OrderCreate.model_validate(body())
+def test_order_create_accepts_a_valid_body(order_body: Body) -> None:
+    order = OrderCreate.model_validate(order_body())
     assert order.currency == "EUR"
     assert order.items[1].product_id == "SKU-2"
 
@@ -77,14 +68,14 @@ def test_order_create_accepts_a_valid_body() -> None:
     ],
 )
 def test_order_create_rejects_out_of_bounds_or_unknown_fields(
-    overrides: dict[str, Any], field: str
+    overrides: dict[str, Any], field: str, order_body: Body
 ) -> None:
     with pytest.raises(ValidationError, match=field):
-        OrderCreate.model_validate(body(**overrides))
+        OrderCreate.model_validate(order_body(**overrides))
 
 
-def test_order_create_rejects_a_missing_items_list() -> None:
-    data = body()
+def test_order_create_rejects_a_missing_items_list(order_body: Body) -> None:
+    data = order_body()
     del data["items"]
     with pytest.raises(ValidationError, match="items"):
         OrderCreate.model_validate(data)
@@ -101,13 +92,13 @@ def test_fingerprint_ignores_key_order_and_formatting() -> None:
     assert len(request_fingerprint(first)) == 64
 
 
-def test_fingerprint_differs_when_the_order_differs() -> None:
-    base = OrderCreate.model_validate(body())
+def test_fingerprint_differs_when_the_order_differs(order_body: Body) -> None:
+    base = OrderCreate.model_validate(order_body())
     assert request_fingerprint(base) != request_fingerprint(
-        OrderCreate.model_validate(body(currency="USD"))
+        OrderCreate.model_validate(order_body(currency="USD"))
     )
     assert request_fingerprint(base) != request_fingerprint(
-        OrderCreate.model_validate(body(items=list(reversed(body()["items"]))))
+        OrderCreate.model_validate(order_body(items=list(reversed(order_body()["items"]))))
     )
 
 
@@ -124,23 +115,23 @@ class OrderWithNote(OrderCreate):
     items: list[ItemWithGiftWrap] = Field(min_length=1, max_length=ITEMS_MAX)
 
 
-def test_fingerprint_survives_an_additive_change_of_the_order_schema() -> None:
+def test_fingerprint_survives_an_additive_change_of_the_order_schema(order_body: Body) -> None:
     """A retry across a deploy that adds an optional field is a replay, not a 422."""
-    before = OrderCreate.model_validate(body())
-    after = OrderWithNote.model_validate(body())
+    before = OrderCreate.model_validate(order_body())
+    after = OrderWithNote.model_validate(order_body())
     assert request_fingerprint(after) == request_fingerprint(before)
 
 
-def test_fingerprint_of_a_new_field_with_its_default_value_is_the_old_one() -> None:
-    before = OrderCreate.model_validate(body())
+def test_fingerprint_of_a_new_field_with_its_default_value_is_the_old_one(order_body: Body) -> None:
+    before = OrderCreate.model_validate(order_body())
     sent_default = OrderWithNote.model_validate(
-        body(note=None, items=[{**i, "gift_wrap": False} for i in body()["items"]])
+        order_body(note=None, items=[{**i, "gift_wrap": False} for i in order_body()["items"]])
     )
     assert request_fingerprint(sent_default) == request_fingerprint(before)
 
 
-def test_fingerprint_differs_when_a_new_field_is_used() -> None:
-    before = OrderCreate.model_validate(body())
-    assert request_fingerprint(OrderWithNote.model_validate(body(note="ring twice"))) != (
+def test_fingerprint_differs_when_a_new_field_is_used(order_body: Body) -> None:
+    before = OrderCreate.model_validate(order_body())
+    assert request_fingerprint(OrderWithNote.model_validate(order_body(note="ring twice"))) != (
         request_fingerprint(before)
     )

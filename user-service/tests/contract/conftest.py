@@ -24,63 +24,27 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import threading
-import time
 import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pact import Verifier
 from sqlalchemy import Engine, delete, text
 from sqlmodel import Session, col
 
+from devtools.serving import HOST, serve_in_thread
 from user_service.config import Settings
 from user_service.models import User
 from user_service.signing import KeyRing
 
 SERVICE = Path(__file__).resolve().parents[2].name
-HOST = "127.0.0.1"
 
 ASGIApp = Callable[..., Any]
-
-
-@contextmanager
-def serve_in_thread(app: ASGIApp) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a thread on 127.0.0.1 (ephemeral port); yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((HOST, 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-{port}", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            sock.close()
-            pytest.fail(f"{SERVICE} did not start on {HOST}:{port}")
-        time.sleep(0.01)
-    try:
-        yield f"http://{HOST}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-@pytest.fixture
-def serve() -> Callable[[ASGIApp], AbstractContextManager[str]]:
-    """``with serve(app) as base_url``: the app on 127.0.0.1 for the duration of the block."""
-    return serve_in_thread
 
 
 @dataclass
@@ -250,12 +214,6 @@ def provider_states(db_engine: Engine, keyring: KeyRing, settings: Settings) -> 
     return ProviderStates(db_engine, keyring, settings)
 
 
-@pytest.fixture
-def with_tokens(provider_states: ProviderStates) -> Callable[[ASGIApp], ASGIApp]:
-    """``with_tokens(app)``: the app behind the request filter that supplies valid tokens."""
-    return lambda app: MintedTokens(app, provider_states)
-
-
 @dataclass(frozen=True)
 class Verification:
     passed: bool
@@ -273,11 +231,30 @@ Verify = Callable[..., Verification]
 
 @pytest.fixture
 def verify(
-    provider_name: str, provider_states: ProviderStates, publishing: Publishing | None
+    app: ASGIApp,
+    pact_files: list[Path],
+    provider_name: str,
+    provider_states: ProviderStates,
+    publishing: Publishing | None,
 ) -> Verify:
-    """Run the Pact verifier against ``base_url`` for ``sources`` (pact files)."""
+    """``verify(served=app, *, tokens=True, sources=pact_files, publish=False)``: serve
+    ``served`` (the app, or the app changed on purpose) behind ``MintedTokens`` unless
+    ``tokens=False``, and run the Pact verifier against it for ``sources``."""
 
-    def run(base_url: str, sources: list[Path], *, publish: bool = False) -> Verification:
+    def run(
+        served: ASGIApp | None = None,
+        *,
+        tokens: bool = True,
+        sources: list[Path] | None = None,
+        publish: bool = False,
+    ) -> Verification:
+        served = app if served is None else served
+        with serve_in_thread(
+            MintedTokens(served, provider_states) if tokens else served, name=SERVICE
+        ) as url:
+            return _verify(url, sources or pact_files, publish=publish)
+
+    def _verify(base_url: str, sources: list[Path], *, publish: bool) -> Verification:
         verifier = (
             Verifier(provider_name, host=HOST)
             .add_transport(url=base_url)

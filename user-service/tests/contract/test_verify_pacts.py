@@ -4,8 +4,9 @@ The gate a change to user-service must pass: the real app, on the real PostgreSQ
 consumer's interactions as the consumer recorded them. The other tests prove the gate can close:
 a response that renames a field a consumer reads fails verification (a user's ``id`` or ``email``,
 a JWKS key's ``x``, the problem ``type`` of a 404 or a 401), one that only adds a field passes, and
-a pact asking for a provider state nobody implements fails at once with its name. Every run goes
-through ``with_tokens``, the request filter that gives each interaction a token minted for it.
+a pact asking for a provider state nobody implements fails at once with its name. Every run but
+two goes through ``MintedTokens``, the request filter that gives each interaction a token minted
+for it.
 
 With a Pact Broker configured and ``CI=true``, the verification also fetches the consumers'
 pacts from the broker and publishes its results there (docs/contracts.md).
@@ -26,21 +27,11 @@ pytestmark = [pytest.mark.contract, pytest.mark.integration]
 
 Json = dict[str, Any]
 ASGIApp = Callable[..., Any]
+Verify = Callable[..., Any]  # the conftest's verify(served, *, tokens, sources, publish)
 
 
-Wrap = Callable[[ASGIApp], ASGIApp]
-
-
-def test_user_service_satisfies_every_pact_that_names_it(
-    app: FastAPI,
-    pact_files: list[Path],
-    verify: Callable[..., Any],
-    serve: Callable[..., Any],
-    with_tokens: Wrap,
-) -> None:
-    with serve(with_tokens(app)) as base_url:
-        result = verify(base_url, pact_files, publish=True)
-
+def test_user_service_satisfies_every_pact_that_names_it(verify: Verify) -> None:
+    result = verify(publish=True)
     assert result.passed, f"user-service breaks a consumer's contract:\n{result.report()}"
 
 
@@ -124,18 +115,13 @@ def generic_type(body: Json) -> Json:
 )
 def test_verification_fails_when_the_provider_breaks_what_the_consumer_reads(
     app: FastAPI,
-    pact_files: list[Path],
-    verify: Callable[..., Any],
-    serve: Callable[..., Any],
-    with_tokens: Wrap,
+    verify: Verify,
     applies: Callable[[str, int], bool],
     rewrite: Callable[[Json], Json],
     interaction: str,
     mismatch: str,
 ) -> None:
-    with serve(with_tokens(RewriteBody(app, applies, rewrite))) as base_url:
-        result = verify(base_url, pact_files)
-
+    result = verify(RewriteBody(app, applies, rewrite))
     print(result.report())  # the verifier's account of the break, for humans (pytest -s)
     assert not result.passed
     assert interaction in result.output
@@ -144,35 +130,21 @@ def test_verification_fails_when_the_provider_breaks_what_the_consumer_reads(
 
 
 def test_verification_passes_when_the_user_response_gains_a_field_no_consumer_reads(
-    app: FastAPI,
-    pact_files: list[Path],
-    verify: Callable[..., Any],
-    serve: Callable[..., Any],
-    with_tokens: Wrap,
+    app: FastAPI, verify: Verify
 ) -> None:
-    with serve(with_tokens(RewriteBody(app, user_read, add_nickname))) as base_url:
-        result = verify(base_url, pact_files)
-
+    result = verify(RewriteBody(app, user_read, add_nickname))
     assert result.passed, result.report()
 
 
-def test_verification_fails_without_the_request_filter_that_mints_tokens(
-    app: FastAPI, pact_files: list[Path], verify: Callable[..., Any], serve: Callable[..., Any]
-) -> None:
+def test_verification_fails_without_the_request_filter_that_mints_tokens(verify: Verify) -> None:
     """The pact's example token is not accepted: the filter is what makes the states real."""
-    with serve(app) as base_url:
-        result = verify(base_url, pact_files)
-
+    result = verify(tokens=False)
     assert not result.passed
     assert "an existing user" in result.output
 
 
 def test_verification_fails_fast_naming_a_provider_state_user_service_does_not_know(
-    app: FastAPI,
-    pact_files: list[Path],
-    verify: Callable[..., Any],
-    serve: Callable[..., Any],
-    tmp_path: Path,
+    pact_files: list[Path], verify: Verify, tmp_path: Path
 ) -> None:
     pact = json.loads(pact_files[0].read_text())
     pact["interactions"] = pact["interactions"][:1]
@@ -181,8 +153,7 @@ def test_verification_fails_fast_naming_a_provider_state_user_service_does_not_k
     unknown.write_text(json.dumps(pact))
 
     started = time.monotonic()
-    with serve(app) as base_url:
-        result = verify(base_url, [unknown])
+    result = verify(tokens=False, sources=[unknown])
     elapsed = time.monotonic() - started
 
     assert not result.passed

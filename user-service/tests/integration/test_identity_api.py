@@ -219,7 +219,8 @@ def test_jwks_publishes_every_key_public_part_only_newest_first(
             "/token", data={"username": "ada@example.com", "password": PASSWORD}
         ).json()["access_token"]
     assert response.status_code == 200
-    assert "max-age" in response.headers["cache-control"]
+    assert response.headers.get_list("cache-control") == ["public, max-age=300"]  # not no-store
+    assert response.headers["x-content-type-options"] == "nosniff"
     keys = response.json()["keys"]
     assert [key["kid"] for key in keys] == ["2026-06-new", "2026-01-old"]
     assert all("d" not in key for key in keys)

@@ -1,17 +1,16 @@
 """user-service's settings: its prefix and defaults (the kit tests the validation; no I/O)."""
 
+from collections.abc import Callable
+
 import pytest
+from pydantic_settings import BaseSettings
 
 from user_service.config import Settings
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("USER_SERVICE_"):
-            monkeypatch.delenv(name)
+def _clean_environment(clean_environment: Callable[[type[BaseSettings]], None]) -> None:
+    clean_environment(Settings)
 
 
 def test_defaults_match_the_design() -> None:

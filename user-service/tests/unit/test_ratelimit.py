@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from devtools.clock import FakeClock
 from user_service.ratelimit import ClientRateLimiter, client_key
 
 pytestmark = pytest.mark.unit
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_a_client_gets_its_burst_then_the_rate_with_retry_after() -> None:
-    clock = Clock()
+def test_a_client_gets_its_burst_then_the_rate_with_retry_after(clock: FakeClock) -> None:
     limiter = ClientRateLimiter(rate=0.5, burst=3, max_clients=10, clock=clock)
     assert [limiter.take("10.0.0.1") for _ in range(3)] == [None, None, None]
     assert limiter.take("10.0.0.1") == 2
@@ -35,16 +27,14 @@ def test_ipv6_addresses_count_by_their_64_and_mapped_ipv4_as_ipv4() -> None:
     assert client_key("testclient") == client_key(None) == b""
 
 
-def test_the_table_stays_bounded_under_a_flood_of_addresses() -> None:
-    clock = Clock()
+def test_the_table_stays_bounded_under_a_flood_of_addresses(clock: FakeClock) -> None:
     limiter = ClientRateLimiter(rate=1, burst=2, max_clients=100, clock=clock)
     for i in range(10_000):
         limiter.take(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
     assert len(limiter) == 100
 
 
-def test_a_bucket_full_again_is_forgotten_before_a_busy_one() -> None:
-    clock = Clock()
+def test_a_bucket_full_again_is_forgotten_before_a_busy_one(clock: FakeClock) -> None:
     limiter = ClientRateLimiter(rate=1, burst=2, max_clients=2, clock=clock)
     limiter.take("10.0.0.1")
     clock.now += 5  # 10.0.0.1 is full again

@@ -6,21 +6,13 @@ import tracemalloc
 
 import pytest
 
+from devtools.clock import FakeClock
 from user_service.throttle import LoginThrottle, Refusal
 
 pytestmark = pytest.mark.unit
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_throttle_locks_after_max_failures_and_a_success_clears() -> None:
-    clock = Clock()
+def test_throttle_locks_after_max_failures_and_a_success_clears(clock: FakeClock) -> None:
     throttle = LoginThrottle(max_failures=3, lockout=60, clock=clock)
     for _ in range(2):
         throttle.failure("ada@example.com")
@@ -38,8 +30,7 @@ def test_throttle_locks_after_max_failures_and_a_success_clears() -> None:
     assert throttle.retry_after("ada@example.com") is None
 
 
-def test_throttle_doubles_the_lockout_each_round_up_to_the_maximum() -> None:
-    clock = Clock()
+def test_throttle_doubles_the_lockout_each_round_up_to_the_maximum(clock: FakeClock) -> None:
     throttle = LoginThrottle(max_failures=1, lockout=60, max_lockout=200, clock=clock)
     seen = []
     for _ in range(4):
@@ -49,8 +40,7 @@ def test_throttle_doubles_the_lockout_each_round_up_to_the_maximum() -> None:
     assert seen == [60, 120, 200, 200]
 
 
-def test_a_locked_name_stays_locked_through_a_flood_of_other_names() -> None:
-    clock = Clock()
+def test_a_locked_name_stays_locked_through_a_flood_of_other_names(clock: FakeClock) -> None:
     throttle = LoginThrottle(max_failures=2, lockout=60, max_lockout=900, max_entries=100,
                              clock=clock)  # fmt: skip
     throttle.failure("ada@example.com")
@@ -64,8 +54,9 @@ def test_a_locked_name_stays_locked_through_a_flood_of_other_names() -> None:
     assert len(throttle) == 100
 
 
-def test_a_full_table_refuses_untracked_names_until_its_oldest_entry_expires() -> None:
-    clock = Clock()
+def test_a_full_table_refuses_untracked_names_until_its_oldest_entry_expires(
+    clock: FakeClock,
+) -> None:
     throttle = LoginThrottle(max_failures=5, lockout=60, max_lockout=100, max_entries=2,
                              clock=clock)  # fmt: skip
     throttle.failure("a")
@@ -78,8 +69,7 @@ def test_a_full_table_refuses_untracked_names_until_its_oldest_entry_expires() -
     assert len(throttle) == 1
 
 
-def test_a_name_is_forgotten_twice_the_max_lockout_after_its_last_failure() -> None:
-    clock = Clock()
+def test_a_name_is_forgotten_twice_the_max_lockout_after_its_last_failure(clock: FakeClock) -> None:
     throttle = LoginThrottle(max_failures=1, lockout=60, max_lockout=100, clock=clock)
     throttle.failure("a")
     clock.now += 199

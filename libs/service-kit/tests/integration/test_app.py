@@ -24,7 +24,7 @@ def count(sessions: SessionsDep) -> dict[str, int]:
         return {"one": int(session.connection().exec_driver_sql("SELECT 1").scalar_one())}
 
 
-def test_the_app_serves_health_metrics_and_the_service_routes_with_request_ids(
+def test_the_app_serves_health_metrics_and_routes_with_request_ids_nosniff_and_no_store(
     settings_class: type[ServiceSettings], create_database: Callable[[str], str]
 ) -> None:
     settings = settings_class(database_url=create_database("service_kit_app"))
@@ -40,6 +40,10 @@ def test_the_app_serves_health_metrics_and_the_service_routes_with_request_ids(
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert 'route="/things/count"' in metrics.text
+    assert 'route="/health/live"' in metrics.text  # probes are requests too
+    for response in (live, counted, missing):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers.get_list("cache-control") == ["no-store"]
 
 
 def test_a_trailing_slash_is_a_404_problem_never_a_redirect_to_the_caller_s_host(

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from devtools.ports import free_port
+
 pytestmark = pytest.mark.integration
 
 HEADER_TIMEOUT = 1.0
@@ -49,13 +51,6 @@ APP = textwrap.dedent(
 GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class Server:
     def __init__(self, process: subprocess.Popen[bytes], port: int) -> None:
         self.process = process
@@ -73,7 +68,7 @@ class Server:
 
 def _start(tmp_path: Path, **env: str) -> Iterator[Server]:
     (tmp_path / "probe_app.py").write_text(APP)
-    port = _free_port()
+    port = free_port()
     environ = {
         **os.environ,
         "PYTHONPATH": str(tmp_path),

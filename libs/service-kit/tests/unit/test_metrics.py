@@ -105,3 +105,9 @@ def test_metrics_scrapes_are_counted_under_their_own_route() -> None:
     before = _count("GET", "/metrics", "200")
     _get("/metrics")
     assert _count("GET", "/metrics", "200") == before + 1
+
+
+def test_metrics_is_not_in_the_openapi_schema() -> None:
+    app = FastAPI()
+    app.include_router(metrics_router)
+    assert "/metrics" not in app.openapi()["paths"]

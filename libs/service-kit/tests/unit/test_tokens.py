@@ -16,6 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from devtools.clock import FakeClock
 from service_kit.tokens import (
     MAX_TOKEN_LENGTH,
     InvalidTokenError,
@@ -199,10 +200,6 @@ async def test_garbage_is_refused(verifier: TokenVerifier, token: str) -> None:
         await verifier.verify(token)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def _raw_token(header: object, key: Ed25519PrivateKey, claims: object) -> str:
     """A JWS with exactly this header (any JSON, or raw bytes), signed with ``key``."""
     encoded = header if isinstance(header, bytes) else json.dumps(header).encode()
@@ -225,8 +222,10 @@ MALFORMED_HEADERS: list[object] = [
     {"alg": "EdDSA", "kid": "k2", "crit": {}},
     {"alg": "EdDSA", "kid": "k2", "crit": [1]},
     {"alg": "EdDSA", "kid": "k2", "crit": ["unknown-extension"]},
+    {"alg": "EdDSA", "kid": "k2", "crit": ["b64"]},
     {"alg": "EdDSA", "kid": "k2", "padding": "a" * 100_000},
     ["EdDSA", "k2"],
+    ["EdDSA"],
     "EdDSA",
     7,
     None,
@@ -237,6 +236,7 @@ MALFORMED_HEADERS: list[object] = [
 ODD_HEADERS: list[object] = [
     {"alg": "EdDSA", "kid": "k2", "b64": "no"},
     {"alg": "EdDSA", "kid": "k2", "typ": 1, "jku": 5, "x5u": ["x"], "cty": {}},
+    {"alg": "EdDSA", "kid": "k2", "typ": [1], "jku": 2},
 ]
 
 
@@ -348,59 +348,62 @@ class FakeIssuer:
         return self.ring.jwks()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def issuer(ring: KeyRing) -> FakeIssuer:
+    return FakeIssuer(ring)
 
 
-async def test_jwks_cache_fetches_once_then_serves_known_keys(ring: KeyRing) -> None:
-    issuer, clock = FakeIssuer(ring), Clock()
+async def test_jwks_cache_fetches_once_then_serves_known_keys(
+    issuer: FakeIssuer, clock: FakeClock
+) -> None:
     cache = JwksCache(issuer, refresh_interval=30, max_age=600, clock=clock)
     assert await cache.key("k2") is not None
     assert await cache.key("k1") is not None
     assert issuer.fetches == 1
 
 
-async def test_jwks_cache_refetches_an_unknown_kid_at_most_once_per_interval(ring: KeyRing) -> None:
-    issuer, clock = FakeIssuer(ring), Clock()
+async def test_jwks_cache_refetches_an_unknown_kid_at_most_once_per_interval(
+    ring: KeyRing, issuer: FakeIssuer, clock: FakeClock
+) -> None:
     cache = JwksCache(issuer, refresh_interval=30, max_age=600, clock=clock)
     await cache.key("k2")
     assert await cache.key("rotated") is None
     assert issuer.fetches == 1  # just fetched: a miss right after does not fetch again
-    clock.now += 31
+    clock.advance(31)
     for _ in range(5):
         assert await cache.key("rotated") is None
     assert issuer.fetches == 2  # the first miss refetched; the next ones waited for the interval
     ring._keys["rotated"] = Ed25519PrivateKey.generate()
-    clock.now += 31
+    clock.advance(31)
     assert await cache.key("rotated") is not None
     assert issuer.fetches == 3
 
 
-async def test_jwks_cache_keeps_known_keys_while_the_issuer_is_down(ring: KeyRing) -> None:
-    issuer, clock = FakeIssuer(ring), Clock()
+async def test_jwks_cache_keeps_known_keys_while_the_issuer_is_down(
+    issuer: FakeIssuer, clock: FakeClock
+) -> None:
     cache = JwksCache(issuer, refresh_interval=30, max_age=60, clock=clock)
     await cache.key("k2")
     issuer.down = True
-    clock.now += 3600  # long past max_age: a refresh is tried, fails, the keys stay
+    clock.advance(3600)  # long past max_age: a refresh is tried, fails, the keys stay
     assert await cache.key("k2") is not None
     with pytest.raises(KeysUnavailableError):
         await cache.key("unknown")
 
 
-async def test_jwks_cache_drops_keys_the_issuer_no_longer_publishes(ring: KeyRing) -> None:
-    issuer, clock = FakeIssuer(ring), Clock()
+async def test_jwks_cache_drops_keys_the_issuer_no_longer_publishes(
+    ring: KeyRing, issuer: FakeIssuer, clock: FakeClock
+) -> None:
     cache = JwksCache(issuer, refresh_interval=30, max_age=60, clock=clock)
     assert await cache.key("k1") is not None
     del ring._keys["k1"]
-    clock.now += 61
+    clock.advance(61)
     assert await cache.key("k1") is None
 
 
-async def test_requests_arriving_during_the_first_fetch_wait_for_it(ring: KeyRing) -> None:
+async def test_requests_arriving_during_the_first_fetch_wait_for_it(
+    ring: KeyRing, clock: FakeClock
+) -> None:
     """Concurrent first requests: one fetch, and every one of them gets the key."""
     gate = asyncio.Event()
     fetches = 0
@@ -411,7 +414,7 @@ async def test_requests_arriving_during_the_first_fetch_wait_for_it(ring: KeyRin
         await gate.wait()
         return ring.jwks()
 
-    cache = JwksCache(slow_fetch, refresh_interval=30, max_age=600, clock=Clock())
+    cache = JwksCache(slow_fetch, refresh_interval=30, max_age=600, clock=clock)
     lookups = [asyncio.create_task(cache.key("k2")) for _ in range(5)]
     await asyncio.sleep(0)
     gate.set()
@@ -459,14 +462,15 @@ async def test_a_remembered_token_still_expires(ring: KeyRing) -> None:
         await verifier.verify(token)
 
 
-async def test_a_remembered_token_dies_with_its_key(ring: KeyRing) -> None:
-    issuer, clock = FakeIssuer(ring), Clock()
+async def test_a_remembered_token_dies_with_its_key(
+    ring: KeyRing, issuer: FakeIssuer, clock: FakeClock
+) -> None:
     cache = JwksCache(issuer, refresh_interval=30, max_age=60, clock=clock)
     verifier = TokenVerifier(cache, issuer=ISSUER, audience=AUDIENCE)
     token = _sign(_private(ring, "k1"), _claims(), kid="k1")
     await verifier.verify(token)
     del ring._keys["k1"]  # the issuer stops publishing k1; the cache refetches after max_age
-    clock.now += 61
+    clock.advance(61)
     with pytest.raises(InvalidTokenError, match="does not publish"):
         await verifier.verify(token)
 
