@@ -71,7 +71,7 @@ class Users:
         """Spend one request of ``client``'s budget (its address); ``ClientRateLimitedError``
         (429 + Retry-After) when it is spent."""
         if (retry_after := self.limiter.take(client)) is not None:
-            raise ClientRateLimitedError(retry_after)
+            raise ClientRateLimitedError(retry_after=retry_after)
 
     async def register(self, *, data: UserCreate) -> UserPublic:
         """Store a new user with the Argon2id hash of its password; ``EmailTakenError`` when the
@@ -108,8 +108,8 @@ class Users:
             raise InvalidCredentialsError() from None
         if (refusal := self.throttle.check(name)) is not None:
             if refusal.locked:
-                raise LoginThrottledError(refusal.retry_after)
-            raise PasswordChecksBusyError(refusal.retry_after)
+                raise LoginThrottledError(retry_after=refusal.retry_after)
+            raise PasswordChecksBusyError(retry_after=refusal.retry_after)
         if len(password) > PASSWORD_MAX:
             raise InvalidCredentialsError()
         account = await run_in_threadpool(self.find_account, email=name)

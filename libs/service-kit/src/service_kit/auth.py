@@ -73,16 +73,11 @@ class ForbiddenError(ServiceError):
 
 class IssuerUnavailableError(ServiceError):
     status, slug, title = 503, "token-issuer-unavailable", "Token issuer unavailable"
-
-    def __init__(self, retry_after: int = 5) -> None:
-        self.retry_after = retry_after
-        super().__init__(
-            "The token is signed with a key this service does not have yet, and the issuer "
-            "cannot be asked for it now; retry after the time in Retry-After."
-        )
-
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(self.retry_after)}
+    detail = (
+        "The token is signed with a key this service does not have yet, and the issuer "
+        "cannot be asked for it now; retry after the time in Retry-After."
+    )
+    retry_after = 5
 
 
 def realm_of(request: Request) -> str:

@@ -1,7 +1,9 @@
 """Problem details (RFC 9457) and the one translation of errors to HTTP.
 
-A service raises domain errors, subclasses of ``ServiceError`` that carry their own status, slug
-and title; ``install_error_handlers`` answers them, and everything else an app can raise, with
+A service raises domain errors, subclasses of ``ServiceError`` that declare their status, slug,
+title and, when it is fixed, detail; an error that tells the client when to come back carries
+``retry_after`` (seconds), sent as ``Retry-After`` in whole seconds, at least 1.
+``install_error_handlers`` answers them, and everything else an app can raise, with
 one body shape::
 
     ServiceError                 a rule of the service was not met (status, slug, title)
@@ -20,6 +22,7 @@ contain exception text, SQL or a stack trace.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -35,19 +38,29 @@ logger = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
-    """Base of every domain error; each subclass knows its HTTP translation."""
+    """Base of every domain error; each subclass knows its HTTP translation.
+
+    A subclass declares ``detail`` when it is always the same (else the title stands in), and
+    ``retry_after`` when it has a default hint.
+    """
 
     status: int = 500
     slug: str = "internal"
     title: str = "Internal error"
+    detail: str = ""
+    retry_after: float | None = None
 
-    def __init__(self, detail: str | None = None) -> None:
-        self.detail = detail or self.title
+    def __init__(self, detail: str | None = None, *, retry_after: float | None = None) -> None:
+        self.detail = detail or self.detail or self.title
+        if retry_after is not None:
+            self.retry_after = retry_after
         super().__init__(self.detail)
 
     def headers(self) -> dict[str, str] | None:
-        """Response headers the error adds (``Retry-After``, ...)."""
-        return None
+        """Response headers the error adds: ``Retry-After`` when it carries a hint."""
+        if self.retry_after is None:
+            return None
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
 
     def extra(self) -> dict[str, Any] | None:
         """Extension members of the problem body (RFC 9457 section 3.2)."""
@@ -56,9 +69,7 @@ class ServiceError(Exception):
 
 class DatabaseUnavailableError(ServiceError):
     status, slug, title = 503, "database-unavailable", "Database unavailable"
-
-    def __init__(self) -> None:
-        super().__init__("The database is not answering; try again shortly.")
+    detail = "The database is not answering; try again shortly."
 
 
 _HTTP_SLUGS = {
