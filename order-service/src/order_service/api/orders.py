@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Response, status
 
 from order_service.api.deps import BuyerDep, OrdersDep
 from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
+from service_kit.deps import MAX_ID, PageDep
 from service_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
-MAX_ID = 2**31 - 1  # the column is a 32-bit integer; larger ids cannot exist
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdempotencyKey = Annotated[
     str | None,
@@ -69,11 +69,6 @@ async def get_order(order_id: OrderId, buyer: BuyerDep, orders: OrdersDep) -> Or
 
 
 @router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 401, 422, 503))
-async def list_orders(
-    buyer: BuyerDep,
-    orders: OrdersDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> OrderPage:
+async def list_orders(buyer: BuyerDep, orders: OrdersDep, page: PageDep) -> OrderPage:
     """The caller's orders, by id."""
-    return await orders.list_orders(buyer=buyer, limit=limit, offset=offset)
+    return await orders.list_orders(buyer=buyer, limit=page.limit, offset=page.offset)
