@@ -8,12 +8,13 @@ one body shape::
 
     ServiceError                 a rule of the service was not met (status, slug, title)
     ├── <the service's errors>   drawn in each service's ``errors.py``
-    └── DatabaseUnavailableError 503 /problems/database-unavailable
+    ├── DatabaseUnavailableError 503 /problems/database-unavailable
+    └── InternalError            500 /problems/internal: what the request middleware answers to
+                                     anything else, with no details
 
     Also translated here: RequestValidationError (422 /problems/validation, with ``errors``),
     HTTPException (its status), SQLAlchemy OperationalError/InterfaceError and pool
-    TimeoutError (503 /problems/database-unavailable). Anything else is answered by the request
-    middleware as 500 /problems/internal with no details.
+    TimeoutError (503 /problems/database-unavailable).
 
 Bodies are ``{"type", "title", "status", "detail", "instance", "request_id"}`` and never
 contain exception text, SQL or a stack trace.
@@ -72,6 +73,10 @@ class DatabaseUnavailableError(ServiceError):
     detail = "The database is not answering; try again shortly."
 
 
+class InternalError(ServiceError):  # ServiceError's own status, slug and title
+    detail = "The server failed to answer; the error is logged under this request id."
+
+
 _HTTP_SLUGS = {
     400: ("bad-request", "Bad request"),
     404: ("not-found", "Not found"),
@@ -117,15 +122,22 @@ def http_problem(status: int, *, instance: str, request_id: str | None) -> JSONR
     )
 
 
-def internal_problem(*, instance: str, request_id: str | None) -> JSONResponse:
+def error_problem(exc: ServiceError, *, instance: str, request_id: str | None) -> JSONResponse:
+    """The problem a domain error stands for."""
     return problem_response(
-        status=500,
-        slug="internal",
-        title="Internal error",
-        detail="The server failed to answer; the error is logged under this request id.",
+        status=exc.status,
+        slug=exc.slug,
+        title=exc.title,
+        detail=exc.detail,
         instance=instance,
         request_id=request_id,
+        headers=exc.headers(),
+        extra=exc.extra(),
     )
+
+
+def internal_problem(*, instance: str, request_id: str | None) -> JSONResponse:
+    return error_problem(InternalError(), instance=instance, request_id=request_id)
 
 
 def validation_problem(
@@ -152,16 +164,7 @@ def _request_id(request: Request) -> str | None:
 
 
 def _domain_problem(request: Request, exc: ServiceError) -> JSONResponse:
-    return problem_response(
-        status=exc.status,
-        slug=exc.slug,
-        title=exc.title,
-        detail=exc.detail,
-        instance=request.url.path,
-        request_id=_request_id(request),
-        headers=exc.headers(),
-        extra=exc.extra(),
-    )
+    return error_problem(exc, instance=request.url.path, request_id=_request_id(request))
 
 
 async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:
