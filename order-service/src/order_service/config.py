@@ -14,7 +14,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import ServiceSettings
+from service_kit.settings import Port, ServiceSettings
 
 
 class UserServiceClientSettings(BaseModel):
@@ -60,7 +60,7 @@ class Settings(ServiceSettings):
         env_prefix="ORDER_SERVICE_", env_nested_delimiter="_", env_nested_max_split=1
     )
 
-    port: int = Field(default=8002, ge=1, le=65535)
+    port: Port = 8002
 
     # user-service, the one dependency: ORDER_SERVICE_USER_SERVICE_*, ORDER_SERVICE_BREAKER_*
     user_service: UserServiceClientSettings = UserServiceClientSettings()

@@ -25,3 +25,9 @@ def test_tokens_are_verified_for_user_service_and_the_shop_unless_set(
     monkeypatch.setenv("ORDER_SERVICE_TOKEN_ISSUER", "https://id.example")
     monkeypatch.setenv("ORDER_SERVICE_TOKEN_AUDIENCE", "api")
     assert (Settings().token_issuer, Settings().token_audience) == ("https://id.example", "api")
+
+
+@pytest.mark.parametrize("port", [0, 65536])
+def test_a_port_outside_1_to_65535_is_refused(port: int) -> None:
+    with pytest.raises(ValueError, match="port"):
+        Settings(port=port)

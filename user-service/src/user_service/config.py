@@ -14,7 +14,7 @@ from typing import ClassVar, Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import ServiceSettings
+from service_kit.settings import Port, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -22,7 +22,7 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="USER_SERVICE_")
 
-    port: int = Field(default=8001, ge=1, le=65535)
+    port: Port = 8001
 
     # identity: signing keys (signing.py), tokens (the kit's token_issuer, token_audience, and
     # their lifetime), passwords, throttling

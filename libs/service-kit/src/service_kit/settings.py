@@ -5,7 +5,7 @@ A service subclasses it with its name, its environment prefix and its defaults::
     class Settings(ServiceSettings):
         service_name: ClassVar[str] = "user-service"
         model_config = SettingsConfigDict(env_prefix="USER_SERVICE_")
-        port: int = Field(default=8001, ge=1, le=65535)
+        port: Port = 8001
 
 and offers a cached ``get_settings()``; nothing else reads ``os.environ``. What every service
 shares is stated here once: its database is, by default, the local server's one named after it
@@ -15,7 +15,7 @@ shares is stated here once: its database is, by default, the local server's one 
 from __future__ import annotations
 
 import ipaddress
-from typing import ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 _PLACEHOLDER_PASSWORDS = {"changeme", "change-me", "replace-me", "placeholder", "xxx"}
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Port = Annotated[int, Field(ge=1, le=65535)]  # a service sets its default: ``port: Port = 8001``
 THREADPOOL_SIZE = 40  # anyio's default: the threads FastAPI runs sync routes on
 MAX_POOL = THREADPOOL_SIZE - 8
 
@@ -56,7 +57,7 @@ class ServiceSettings(BaseSettings):
     readiness_timeout: float = Field(default=2.0, gt=0, le=60)
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
+    port: Port
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=600)
     # The HTTP server's bounds on a request head (service_kit.server): bytes, seconds.

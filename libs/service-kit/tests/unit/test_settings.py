@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import ServiceSettings
+from service_kit.settings import Port, ServiceSettings
 
 pytestmark = pytest.mark.unit
 
@@ -18,7 +18,7 @@ class _PlainSettings(ServiceSettings):
 
     service_name: ClassVar[str] = "service-kit"
     model_config = SettingsConfigDict(env_prefix="PLAIN_SERVICE_")
-    port: int = 8000
+    port: Port = 8000
 
 
 def test_the_default_database_is_the_local_one_named_after_the_service() -> None:
