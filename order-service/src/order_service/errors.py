@@ -22,8 +22,6 @@ from __future__ import annotations
 from service_kit.auth import TokenRejectedError
 from service_kit.problems import ServiceError
 
-REALM = "order-service"
-
 
 class OrderServiceError(ServiceError):
     """Base of order-service's own errors."""
@@ -83,4 +81,4 @@ class TokenRefusedError(TokenRejectedError):
     """user-service answered 401 /problems/invalid-token to the caller's relayed token."""
 
     def __init__(self) -> None:
-        super().__init__(REALM, "the user service does not accept it")
+        super().__init__("the user service does not accept it")

@@ -24,9 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 from service_kit.problems import ServiceError
-from service_kit.tokens import www_authenticate
-
-REALM = "user-service"
 
 
 class UserServiceError(ServiceError):
@@ -50,8 +47,8 @@ class InvalidCredentialsError(UserServiceError):
     status, slug, title = 401, "invalid-credentials", "Invalid credentials"
     detail = "The email or the password is wrong."
 
-    def headers(self) -> dict[str, str] | None:
-        return {"WWW-Authenticate": www_authenticate(REALM)}
+    def challenge(self) -> tuple[str | None, str | None]:
+        return None, None
 
     def extra(self) -> dict[str, Any] | None:
         return {"error": "invalid_grant"}  # RFC 6749 section 5.2, for OAuth2 clients

@@ -1,10 +1,11 @@
 """Problem details (RFC 9457) and the one translation of errors to HTTP.
 
 A service raises domain errors, subclasses of ``ServiceError`` that declare their status, slug,
-title and, when it is fixed, detail; an error that tells the client when to come back carries
-``retry_after`` (seconds), sent as ``Retry-After`` in whole seconds, at least 1.
-``install_error_handlers`` answers them, and everything else an app can raise, with
-one body shape::
+title and, when it is fixed, detail. An error that tells the client when to come back carries
+``retry_after`` (seconds), sent as ``Retry-After`` in whole seconds, at least 1; one that asks
+for a bearer token states its ``challenge()``, sent as ``WWW-Authenticate`` with the service's
+name as the realm. ``install_error_handlers`` answers them, and everything else an app can
+raise, with one body shape::
 
     ServiceError                 a rule of the service was not met (status, slug, title)
     ├── <the service's errors>   drawn in each service's ``errors.py``
@@ -32,6 +33,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
+
+from service_kit.tokens import www_authenticate
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -62,6 +65,12 @@ class ServiceError(Exception):
         if self.retry_after is None:
             return None
         return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+    def challenge(self) -> tuple[str | None, str | None] | None:
+        """The RFC 6750 error code and description of the ``WWW-Authenticate: Bearer``
+        challenge the answer carries ((None, None): a bare one), whose realm is the service's
+        name; None when it carries none."""
+        return None
 
     def extra(self) -> dict[str, Any] | None:
         """Extension members of the problem body (RFC 9457 section 3.2)."""
@@ -122,8 +131,16 @@ def http_problem(status: int, *, instance: str, request_id: str | None) -> JSONR
     )
 
 
-def error_problem(exc: ServiceError, *, instance: str, request_id: str | None) -> JSONResponse:
-    """The problem a domain error stands for."""
+def error_problem(
+    exc: ServiceError, *, instance: str, request_id: str | None, realm: str | None = None
+) -> JSONResponse:
+    """The problem a domain error stands for; ``realm`` (the service's name) when it carries a
+    challenge."""
+    headers = exc.headers()
+    if (challenge := exc.challenge()) is not None:
+        if realm is None:
+            raise ValueError(f"{type(exc).__name__} carries a challenge: its realm is needed")
+        headers = {"WWW-Authenticate": www_authenticate(realm, *challenge), **(headers or {})}
     return problem_response(
         status=exc.status,
         slug=exc.slug,
@@ -131,7 +148,7 @@ def error_problem(exc: ServiceError, *, instance: str, request_id: str | None) -
         detail=exc.detail,
         instance=instance,
         request_id=request_id,
-        headers=exc.headers(),
+        headers=headers,
         extra=exc.extra(),
     )
 
@@ -163,8 +180,16 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
+def _realm(request: Request) -> str | None:
+    """The service's name (``app.state.settings``), the realm of every challenge it sends."""
+    settings = getattr(request.app.state, "settings", None)
+    return None if settings is None else str(settings.service_name)
+
+
 def _domain_problem(request: Request, exc: ServiceError) -> JSONResponse:
-    return error_problem(exc, instance=request.url.path, request_id=_request_id(request))
+    return error_problem(
+        exc, instance=request.url.path, request_id=_request_id(request), realm=_realm(request)
+    )
 
 
 async def _domain_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -39,6 +39,13 @@ class _BusyError(ServiceError):
     retry_after = 2.0
 
 
+class _WhoAreYouError(ServiceError):
+    status, slug, title = 401, "who", "Who are you"
+
+    def challenge(self) -> tuple[str | None, str | None]:
+        return "invalid_token", 'a "quoted" reason'
+
+
 def _body(response: object) -> dict[str, object]:
     return json.loads(response.body)  # type: ignore[attr-defined,no-any-return]
 
@@ -59,6 +66,10 @@ def _app() -> FastAPI:
     @app.get("/gone")
     async def gone() -> None:
         raise _GoneError("It went.")
+
+    @app.get("/who")
+    async def who() -> None:
+        raise _WhoAreYouError()
 
     @app.get("/down")
     async def down() -> None:
@@ -132,6 +143,16 @@ def test_a_subclass_declares_its_fixed_detail_and_its_default_retry_after() -> N
     assert (str(error), error.detail) == ("Too busy; retry after Retry-After.",) * 2
     assert error.headers() == {"Retry-After": "2"}
     assert _GoneError().detail == "Gone"  # no detail at all: the title
+
+
+def test_a_challenge_is_answered_with_the_service_s_name_as_its_realm() -> None:
+    app = _app()
+    app.state.settings = type("S", (), {"service_name": "example"})()
+    response = _get(app, "/who")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="example", error="invalid_token", error_description="a \'quoted\' reason"'
+    )
 
 
 def test_validation_problem_lists_errors_without_echoing_input() -> None:
