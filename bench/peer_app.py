@@ -64,7 +64,7 @@ class Settings(BaseSettings):
 
     database_url: str
     keys_dir: Path
-    # user-service's defaults (its config.py)
+    # the services' defaults (service_kit.settings)
     token_issuer: str = "user-service"  # noqa: S105  (not a secret: the iss claim)
     token_audience: str = "shop"  # noqa: S105  (the aud claim)
     pool_size: int = 10

@@ -1,8 +1,8 @@
 """Settings: the environment (prefix ``ORDER_SERVICE_``) read once, validated, then passed down.
 
-The database, server and logging knobs are the kit's (``service_kit.settings``); this module
-names the service, its defaults and its one dependency. ``get_settings()`` is the lazy, cached
-entry.
+The database, server, logging and token knobs are the kit's (``service_kit.settings``); this
+module names the service, its defaults and its one dependency. ``get_settings()`` is the lazy,
+cached entry.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import ServiceSettings
-
-# libpq's conventions: the local server, as the OS user; `make run` passes its own server's URL.
-DEFAULT_DATABASE_URL = "postgresql://localhost/order_service"
+from service_kit.settings import Port, ServiceSettings
 
 
 class UserServiceClientSettings(BaseModel):
@@ -63,16 +60,13 @@ class Settings(ServiceSettings):
         env_prefix="ORDER_SERVICE_", env_nested_delimiter="_", env_nested_max_split=1
     )
 
-    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
-    port: int = Field(default=8002, ge=1, le=65535)
+    port: Port = 8002
 
     # user-service, the one dependency: ORDER_SERVICE_USER_SERVICE_*, ORDER_SERVICE_BREAKER_*
     user_service: UserServiceClientSettings = UserServiceClientSettings()
     breaker: BreakerSettings = BreakerSettings()
 
-    # bearer tokens: issued by user-service, verified here against its JWKS (service_kit.tokens)
-    token_issuer: str = Field(default="user-service", min_length=1)
-    token_audience: str = Field(default="shop", min_length=1)
+    # bearer tokens (the kit's token_issuer, token_audience): verified against user-service's JWKS
     jwks_refresh_interval: float = Field(default=30.0, ge=1, le=3600)
     jwks_max_age: float = Field(default=600.0, ge=10, le=86400)
     # Idempotency-Key: how long a key is remembered (seconds, or an ISO 8601 duration: PT24H).

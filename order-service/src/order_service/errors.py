@@ -19,12 +19,8 @@ The service and the user-service client raise them; each carries its status, slu
 
 from __future__ import annotations
 
-import math
-
 from service_kit.auth import TokenRejectedError
 from service_kit.problems import ServiceError
-
-REALM = "order-service"
 
 
 class OrderServiceError(ServiceError):
@@ -49,12 +45,10 @@ class UnknownUserError(OrderServiceError):
 
 class IdempotencyKeyReusedError(OrderServiceError):
     status, slug, title = 422, "idempotency-key-reused", "Idempotency key reused"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This Idempotency-Key was already used with a different request body; "
-            "use a new key for a new order."
-        )
+    detail = (
+        "This Idempotency-Key was already used with a different request body; "
+        "use a new key for a new order."
+    )
 
 
 class UserServiceUnavailableError(OrderServiceError):
@@ -64,20 +58,18 @@ class UserServiceUnavailableError(OrderServiceError):
     """
 
     status, slug, title = 503, "user-service-unavailable", "User service unavailable"
+    detail = (
+        "The user service could not confirm the user; no order was stored. "
+        "Retry after the time in Retry-After."
+    )
+    retry_after: float  # never None here: the client's policy raises it to the breaker's cool-down
 
     def __init__(self, reason: str, *, retry_after: float = 1.0) -> None:
         self.reason = reason
-        self.retry_after = retry_after
-        super().__init__(
-            "The user service could not confirm the user; no order was stored. "
-            "Retry after the time in Retry-After."
-        )
+        super().__init__(retry_after=retry_after)
 
     def __str__(self) -> str:
         return self.reason
-
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
 
 
 class CircuitOpenError(UserServiceUnavailableError):
@@ -89,4 +81,4 @@ class TokenRefusedError(TokenRejectedError):
     """user-service answered 401 /problems/invalid-token to the caller's relayed token."""
 
     def __init__(self) -> None:
-        super().__init__(REALM, "the user service does not accept it")
+        super().__init__("the user service does not accept it")

@@ -1,8 +1,9 @@
 """Business rules of orders: price them, check the buyer, store once (idempotently).
 
-The buyer is the caller: ``Buyer`` is the verified bearer token's subject (and the token itself,
-which is relayed to user-service so it answers for that user only). Every read is the buyer's own;
-another buyer's order is "not found", never "forbidden", so ids reveal nothing.
+The buyer is the caller: the verified bearer token's ``Principal``, whose subject is the buyer's
+user id and whose token is relayed to user-service so it answers for that user only. Every read
+is the buyer's own; another buyer's order is "not found", never "forbidden", so ids reveal
+nothing.
 
 ``Orders`` holds the use cases, built once at startup with their collaborators; routes call its
 async methods with what the request brings. Each unit of work opens with ``with
@@ -39,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from opentelemetry.trace import NoOpTracer, Tracer
@@ -52,19 +53,12 @@ from order_service.repository import OrderRows, PricedLine
 from order_service.user_directory import UserDirectory, UserRef
 from service_kit.db import Sessions
 from service_kit.timestamps import utc_now
+from service_kit.tokens import Principal
 
 DEFAULT_KEY_WINDOW = timedelta(hours=24)
 PURGE_BATCH = 100  # expired keys released per insert, at most
 
 _NO_TRACER = NoOpTracer()
-
-
-@dataclass(frozen=True, slots=True)
-class Buyer:
-    """The caller: its user id (the token's subject) and the token, to relay to user-service."""
-
-    user_id: int
-    token: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +116,7 @@ class Orders:
         self._tracer = tracer
 
     async def place_order(
-        self, *, buyer: Buyer, data: OrderCreate, idempotency_key: str | None = None
+        self, *, buyer: Principal, data: OrderCreate, idempotency_key: str | None = None
     ) -> PlacedOrder:
         fingerprint = request_fingerprint(data) if idempotency_key is not None else None
         if idempotency_key is not None and fingerprint is not None:
@@ -156,11 +150,11 @@ class Orders:
             span.set_attributes({"order.id": placed.order.id, "order.replayed": placed.replayed})
             return placed
 
-    async def get_order(self, *, buyer: Buyer, order_id: int) -> OrderPublic:
+    async def get_order(self, *, buyer: Principal, order_id: int) -> OrderPublic:
         """The buyer's order; another buyer's is ``OrderNotFoundError`` like a missing one."""
         return await run_in_threadpool(self._read_order, user_id=buyer.user_id, order_id=order_id)
 
-    async def list_orders(self, *, buyer: Buyer, limit: int, offset: int) -> OrderPage:
+    async def list_orders(self, *, buyer: Principal, limit: int, offset: int) -> OrderPage:
         return await run_in_threadpool(
             self._read_page, user_id=buyer.user_id, limit=limit, offset=offset
         )

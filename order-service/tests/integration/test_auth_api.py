@@ -149,7 +149,12 @@ def test_user_service_refusing_the_relayed_token_is_401_and_nothing_is_stored(
 ) -> None:
     fake_user_service.known.add(1)
     fake_user_service.refuse_tokens = True
-    _problem(client.post("/orders", json=order_body()), 401, "invalid-token")
+    response = client.post("/orders", json=order_body())
+    _problem(response, 401, "invalid-token")
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="order-service", error="invalid_token", '
+        'error_description="the user service does not accept it"'
+    )
     assert client.get("/orders").json()["total"] == 0
 
 

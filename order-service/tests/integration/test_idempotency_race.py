@@ -15,6 +15,7 @@ from order_service import service
 from order_service.models import Order, OrderCreate, OrderItem
 from order_service.user_directory import UserRef
 from service_kit.db import make_session_factory
+from service_kit.tokens import Principal
 
 pytestmark = pytest.mark.integration
 
@@ -81,7 +82,9 @@ async def test_two_identical_requests_racing_through_place_order_create_one_orde
 
     async def place() -> service.PlacedOrder:
         return await orders.place_order(
-            buyer=service.Buyer(user_id=1, token="t"),
+            buyer=Principal(
+                subject="1", roles=frozenset(), token_id="j", expires_at=2**40, token="t"
+            ),
             data=data,
             idempotency_key="same-key",
         )

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import Field, ValidationError
 
+from order_service.errors import CircuitOpenError, UserServiceUnavailableError
 from order_service.models import ITEMS_MAX, OrderCreate, OrderItemCreate
 from order_service.service import price_items, request_fingerprint
 
@@ -135,3 +136,19 @@ def test_fingerprint_differs_when_a_new_field_is_used(order_body: Body) -> None:
     assert request_fingerprint(OrderWithNote.model_validate(order_body(note="ring twice"))) != (
         request_fingerprint(before)
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "retry_after"),
+    [
+        (UserServiceUnavailableError("timeout"), "1"),
+        (UserServiceUnavailableError("timeout", retry_after=2.5), "3"),
+        (CircuitOpenError(retry_after=0.0), "1"),
+        (CircuitOpenError(retry_after=4.2), "5"),
+    ],
+)
+def test_user_service_unavailable_sends_retry_after_rounded_up_to_whole_seconds(
+    error: UserServiceUnavailableError, retry_after: str
+) -> None:
+    assert error.headers() == {"Retry-After": retry_after}
+    assert error.status == 503

@@ -12,22 +12,22 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from order_service.api.deps import get_buyer, get_orders
+from order_service.api.deps import get_orders, get_principal
 from order_service.clients.user_service_client import UserServiceClient
 from order_service.config import Settings
 from order_service.main import create_app
-from order_service.models import Buyer as Snapshot
-from order_service.models import OrderCreate, OrderPublic
-from order_service.service import Buyer, PlacedOrder
+from order_service.models import Buyer, OrderCreate, OrderPublic
+from order_service.service import PlacedOrder
 from service_kit.log import current_request_id
+from service_kit.tokens import Principal
 
 pytestmark = pytest.mark.unit
 
-BUYER = Buyer(user_id=7, token="t")
+BUYER = Principal(subject="7", roles=frozenset(), token_id="j", expires_at=2**40, token="t")
 ORDER = OrderPublic(
     id=3,
     user_id=7,
-    buyer=Snapshot(name="Ada", email="ada@example.com"),
+    buyer=Buyer(name="Ada", email="ada@example.com"),
     currency="EUR",
     items=[],
     total=0,
@@ -42,7 +42,7 @@ class RecordingOrders:
         self.calls: list[dict[str, Any]] = []
 
     async def place_order(
-        self, *, buyer: Buyer, data: OrderCreate, idempotency_key: str | None = None
+        self, *, buyer: Principal, data: OrderCreate, idempotency_key: str | None = None
     ) -> PlacedOrder:
         self.calls.append(
             {"buyer": buyer, "items": len(data.items), "key": idempotency_key,
@@ -68,7 +68,7 @@ def routes(
     settings = Settings(database_url="postgresql://orders@127.0.0.1:9/orders")
     app = create_app(settings, user_service=make_client(never))
     app.dependency_overrides[get_orders] = lambda: orders
-    app.dependency_overrides[get_buyer] = lambda: BUYER
+    app.dependency_overrides[get_principal] = lambda: BUYER
     with TestClient(app) as client:
         yield client
     app.state.engine.dispose()

@@ -14,10 +14,7 @@ from typing import ClassVar, Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import ServiceSettings
-
-# libpq's conventions: the local server, as the OS user; `make run` passes its own server's URL.
-DEFAULT_DATABASE_URL = "postgresql://localhost/user_service"
+from service_kit.settings import Port, ServiceSettings
 
 
 class Settings(ServiceSettings):
@@ -25,13 +22,11 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="USER_SERVICE_")
 
-    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
-    port: int = Field(default=8001, ge=1, le=65535)
+    port: Port = 8001
 
-    # identity: signing keys (signing.py), tokens (service_kit.tokens), passwords, throttling
+    # identity: signing keys (signing.py), tokens (the kit's token_issuer, token_audience, and
+    # their lifetime), passwords, throttling
     keys_dir: Path = Path(".data/keys")
-    token_issuer: str = Field(default="user-service", min_length=1)
-    token_audience: str = Field(default="shop", min_length=1)
     access_token_ttl: int = Field(default=900, ge=60, le=86400)
     argon2_time_cost: int = Field(default=2, ge=1, le=20)
     argon2_memory_cost: int = Field(default=19 * 1024, ge=8 * 1024, le=1024 * 1024)  # KiB

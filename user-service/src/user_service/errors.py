@@ -24,9 +24,6 @@ from __future__ import annotations
 from typing import Any
 
 from service_kit.problems import ServiceError
-from service_kit.tokens import www_authenticate
-
-REALM = "user-service"
 
 
 class UserServiceError(ServiceError):
@@ -43,19 +40,15 @@ class UserNotFoundError(UserServiceError):
 
 class EmailTakenError(UserServiceError):
     status, slug, title = 409, "email-taken", "Email already registered"
-
-    def __init__(self) -> None:
-        super().__init__("A user with this email already exists.")
+    detail = "A user with this email already exists."
 
 
 class InvalidCredentialsError(UserServiceError):
     status, slug, title = 401, "invalid-credentials", "Invalid credentials"
+    detail = "The email or the password is wrong."
 
-    def __init__(self) -> None:
-        super().__init__("The email or the password is wrong.")
-
-    def headers(self) -> dict[str, str] | None:
-        return {"WWW-Authenticate": www_authenticate(REALM)}
+    def challenge(self) -> tuple[str | None, str | None]:
+        return None, None
 
     def extra(self) -> dict[str, Any] | None:
         return {"error": "invalid_grant"}  # RFC 6749 section 5.2, for OAuth2 clients
@@ -63,32 +56,15 @@ class InvalidCredentialsError(UserServiceError):
 
 class LoginThrottledError(UserServiceError):
     status, slug, title = 429, "too-many-login-failures", "Too many failed logins"
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = max(1, retry_after)
-        super().__init__("Too many failed logins for this account; retry after Retry-After.")
-
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(self.retry_after)}
+    detail = "Too many failed logins for this account; retry after Retry-After."
 
 
 class ClientRateLimitedError(UserServiceError):
     status, slug, title = 429, "too-many-requests", "Too many requests"
-
-    def __init__(self, retry_after: int) -> None:
-        self.retry_after = max(1, retry_after)
-        super().__init__("Too many requests from this address; retry after Retry-After.")
-
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(self.retry_after)}
+    detail = "Too many requests from this address; retry after Retry-After."
 
 
 class PasswordChecksBusyError(UserServiceError):
     status, slug, title = 503, "password-checks-busy", "Too many password checks"
-
-    def __init__(self, retry_after: int = 1) -> None:
-        self.retry_after = max(1, retry_after)
-        super().__init__("Too many logins and registrations at once; retry after Retry-After.")
-
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(self.retry_after)}
+    detail = "Too many logins and registrations at once; retry after Retry-After."
+    retry_after = 1

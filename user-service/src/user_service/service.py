@@ -21,7 +21,6 @@ from service_kit.db import Sessions
 from service_kit.tokens import Principal
 from user_service import repository
 from user_service.errors import (
-    REALM,
     ClientRateLimitedError,
     InvalidCredentialsError,
     LoginThrottledError,
@@ -71,7 +70,7 @@ class Users:
         """Spend one request of ``client``'s budget (its address); ``ClientRateLimitedError``
         (429 + Retry-After) when it is spent."""
         if (retry_after := self.limiter.take(client)) is not None:
-            raise ClientRateLimitedError(retry_after)
+            raise ClientRateLimitedError(retry_after=retry_after)
 
     async def register(self, *, data: UserCreate) -> UserPublic:
         """Store a new user with the Argon2id hash of its password; ``EmailTakenError`` when the
@@ -108,8 +107,8 @@ class Users:
             raise InvalidCredentialsError() from None
         if (refusal := self.throttle.check(name)) is not None:
             if refusal.locked:
-                raise LoginThrottledError(refusal.retry_after)
-            raise PasswordChecksBusyError(refusal.retry_after)
+                raise LoginThrottledError(retry_after=refusal.retry_after)
+            raise PasswordChecksBusyError(retry_after=refusal.retry_after)
         if len(password) > PASSWORD_MAX:
             raise InvalidCredentialsError()
         account = await run_in_threadpool(self.find_account, email=name)
@@ -132,12 +131,12 @@ class Users:
         """A user reads their own record; an admin reads any. Checked before any lookup, so a
         403 says nothing about whether the user exists."""
         if principal.user_id != user_id and Role.ADMIN.value not in principal.roles:
-            raise ForbiddenError(REALM, "A token may read only its own user.")
+            raise ForbiddenError("A token may read only its own user.")
         return await run_in_threadpool(self.read_user, user_id=user_id)
 
     async def list_users(self, *, principal: Principal, limit: int, offset: int) -> UserPage:
         if Role.ADMIN.value not in principal.roles:
-            raise ForbiddenError(REALM, "Only an admin may list users.")
+            raise ForbiddenError("Only an admin may list users.")
         return await run_in_threadpool(self.read_page, limit=limit, offset=offset)
 
     def store_user(self, *, data: UserCreate, password_hash: str) -> UserPublic:

@@ -295,7 +295,10 @@ def test_a_user_reads_their_own_record_but_not_anothers(identity: Identity) -> N
     assert identity.client.get(f"/users/{ada['id']}", headers=headers).json() == ada
     response = identity.client.get(f"/users/{bob['id']}", headers=headers)
     _problem(response, 403, "forbidden")
-    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    assert response.json()["detail"] == "A token may read only its own user."
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="user-service", error="insufficient_scope"'
+    )
     # the same 403 whether the user exists or not: a token cannot probe for ids
     _problem(identity.client.get("/users/999", headers=headers), 403, "forbidden")
 

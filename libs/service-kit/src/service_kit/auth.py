@@ -15,7 +15,8 @@ token is answered here, as a problem::
                                           token names a key we lack and the issuer cannot be asked
 
 The 401s and the 403 carry ``WWW-Authenticate: Bearer realm="<service>"`` with the RFC 6750
-error code and description (none when no token was sent, RFC 6750 section 3.1).
+error code and description (none when no token was sent, RFC 6750 section 3.1): each error
+states its ``challenge()``, and ``service_kit.problems`` adds the realm, the service's name.
 """
 
 # No ``from __future__ import annotations``: FastAPI must see the closure's ``Depends(scheme)``
@@ -28,67 +29,43 @@ from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.security.base import SecurityBase
 
 from service_kit.problems import ServiceError
-from service_kit.tokens import (
-    InvalidTokenError,
-    KeysUnavailableError,
-    Principal,
-    TokenVerifier,
-    www_authenticate,
-)
+from service_kit.tokens import InvalidTokenError, KeysUnavailableError, Principal, TokenVerifier
 
 
 class AuthenticationRequiredError(ServiceError):
     status, slug, title = 401, "authentication-required", "Authentication required"
+    detail = "Send a bearer token: Authorization: Bearer <access_token>."
 
-    def __init__(self, realm: str) -> None:
-        self.realm = realm
-        super().__init__("Send a bearer token: Authorization: Bearer <access_token>.")
-
-    def headers(self) -> dict[str, str] | None:
-        return {"WWW-Authenticate": www_authenticate(self.realm)}
+    def challenge(self) -> tuple[str | None, str | None]:
+        return None, None
 
 
 class TokenRejectedError(ServiceError):
     status, slug, title = 401, "invalid-token", "Invalid token"
 
-    def __init__(self, realm: str, reason: str) -> None:
-        self.realm = realm
+    def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"The bearer token was refused: {reason}.")
 
-    def headers(self) -> dict[str, str] | None:
-        return {"WWW-Authenticate": www_authenticate(self.realm, "invalid_token", self.reason)}
+    def challenge(self) -> tuple[str | None, str | None]:
+        return "invalid_token", self.reason
 
 
 class ForbiddenError(ServiceError):
     status, slug, title = 403, "forbidden", "Forbidden"
+    detail = "The token does not allow this request."
 
-    def __init__(self, realm: str, detail: str = "The token does not allow this request.") -> None:
-        self.realm = realm
-        super().__init__(detail)
-
-    def headers(self) -> dict[str, str] | None:
-        return {"WWW-Authenticate": www_authenticate(self.realm, "insufficient_scope")}
+    def challenge(self) -> tuple[str | None, str | None]:
+        return "insufficient_scope", None
 
 
 class IssuerUnavailableError(ServiceError):
     status, slug, title = 503, "token-issuer-unavailable", "Token issuer unavailable"
-
-    def __init__(self, retry_after: int = 5) -> None:
-        self.retry_after = retry_after
-        super().__init__(
-            "The token is signed with a key this service does not have yet, and the issuer "
-            "cannot be asked for it now; retry after the time in Retry-After."
-        )
-
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": str(self.retry_after)}
-
-
-def realm_of(request: Request) -> str:
-    """The realm of the challenges: the service's name."""
-    name: str = request.app.state.settings.service_name
-    return name
+    detail = (
+        "The token is signed with a key this service does not have yet, and the issuer "
+        "cannot be asked for it now; retry after the time in Retry-After."
+    )
+    retry_after = 5
 
 
 async def get_token_verifier(request: Request) -> TokenVerifier:
@@ -105,7 +82,6 @@ def bearer_principal(
     ``user_subject`` a subject that is not a user id is refused like any invalid token."""
 
     async def principal(
-        request: Request,
         credentials: Annotated[Any, Depends(scheme)],
         verifier: Annotated[TokenVerifier, Depends(get_token_verifier)],
     ) -> Principal:
@@ -114,16 +90,15 @@ def bearer_principal(
             if isinstance(credentials, HTTPAuthorizationCredentials)
             else credentials
         )
-        realm = realm_of(request)
         if not isinstance(token, str) or not token:
-            raise AuthenticationRequiredError(realm)
+            raise AuthenticationRequiredError()
         try:
             verified = await verifier.verify(token)
             if user_subject:
                 verified.user_id  # noqa: B018  (raises InvalidTokenError when it is not one)
             return verified
         except InvalidTokenError as exc:
-            raise TokenRejectedError(realm, exc.reason) from None
+            raise TokenRejectedError(exc.reason) from None
         except KeysUnavailableError:
             raise IssuerUnavailableError() from None
 

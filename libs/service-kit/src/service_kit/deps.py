@@ -1,23 +1,28 @@
 """What routes get injected; override these with ``app.dependency_overrides`` in tests.
 
-They only hand out what ``create_service_app`` built (no I/O), so they are ``async def``: FastAPI
-calls them on the event loop instead of sending each one through the thread pool. Routes get the
-session factory, not a session, and hand it to the service, which opens each unit of work where
-the blocking work runs: checkout, queries and release are one thread-pool trip (docs/design.md,
-"One idiom each").
+``PageDep`` is the slice a list route answers, from its ``limit`` and ``offset`` query
+parameters (their bounds are in the OpenAPI document). The others only hand out what
+``create_service_app`` built (no I/O). All are ``async def``: FastAPI calls them on the event
+loop instead of sending each one through the thread pool. Routes get the session factory, not a
+session, and hand it to the service, which opens each unit of work where the blocking work runs:
+checkout, queries and release are one thread-pool trip (docs/design.md, "One idiom each").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar, cast
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from service_kit.db import Sessions
 from service_kit.tracing import Tracing
 
 T = TypeVar("T")
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integer columns: larger ones cannot exist
+PAGE_MAX = 100
 
 
 def app_state(name: str, kind: type[T]) -> Callable[[Request], Coroutine[Any, Any, T]]:
@@ -42,3 +47,21 @@ get_tracing = app_state("tracing", Tracing)
 
 SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 TracingDep = Annotated[Tracing, Depends(get_tracing)]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """``limit`` items, after the first ``offset``."""
+
+    limit: int
+    offset: int
+
+
+async def get_page(
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+PageDep = Annotated[Page, Depends(get_page)]

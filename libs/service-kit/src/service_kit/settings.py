@@ -5,15 +5,17 @@ A service subclasses it with its name, its environment prefix and its defaults::
     class Settings(ServiceSettings):
         service_name: ClassVar[str] = "user-service"
         model_config = SettingsConfigDict(env_prefix="USER_SERVICE_")
-        database_url: str = Field(default="postgresql://localhost/user_service", repr=False)
+        port: Port = 8001
 
-and offers a cached ``get_settings()``; nothing else reads ``os.environ``.
+and offers a cached ``get_settings()``; nothing else reads ``os.environ``. What every service
+shares is stated here once: its database is, by default, the local server's one named after it
+(``user_service``), and it verifies bearer tokens of one issuer for one audience.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from typing import ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +25,7 @@ from sqlalchemy.exc import ArgumentError
 _PLACEHOLDER_PASSWORDS = {"changeme", "change-me", "replace-me", "placeholder", "xxx"}
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+Port = Annotated[int, Field(ge=1, le=65535)]  # a service sets its default: ``port: Port = 8001``
 THREADPOOL_SIZE = 40  # anyio's default: the threads FastAPI runs sync routes on
 MAX_POOL = THREADPOOL_SIZE - 8
 
@@ -34,7 +37,9 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
-    database_url: str = Field(repr=False)
+    # libpq's conventions: the local server, as the OS user; `make run` passes its own server's
+    # URL. None: the database named after the service (``_default_database_url``).
+    database_url: str = Field(default=None, repr=False, validate_default=True)
     # The database's bounds (docs/design.md, "Bounded database"): seconds unless said otherwise.
     db_pool_size: int = Field(default=10, ge=1, le=100)
     db_max_overflow: int = Field(default=0, ge=0, le=100)
@@ -52,7 +57,7 @@ class ServiceSettings(BaseSettings):
     readiness_timeout: float = Field(default=2.0, gt=0, le=60)
     log_level: LogLevel = "INFO"
     host: str = "127.0.0.1"
-    port: int = Field(ge=1, le=65535)
+    port: Port
     workers: int = Field(default=1, ge=1, le=64)
     shutdown_timeout: float = Field(default=20.0, ge=0, le=600)
     # The HTTP server's bounds on a request head (service_kit.server): bytes, seconds.
@@ -60,6 +65,9 @@ class ServiceSettings(BaseSettings):
     header_timeout: float = Field(default=10.0, gt=0, le=600)
     # Peers whose X-Forwarded-For/-Proto are believed: IPs or CIDRs, comma-separated; "" none.
     trusted_proxies: str = Field(default="", max_length=4096)
+    # bearer tokens: issued by user-service, verified by every service (service_kit.tokens)
+    token_issuer: str = Field(default="user-service", min_length=1)
+    token_audience: str = Field(default="shop", min_length=1)
     # migrate only: the role the service serves as, granted DML (and nothing else) on the tables
     db_app_role: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -80,6 +88,13 @@ class ServiceSettings(BaseSettings):
                     "trusted_proxies must be IP addresses or CIDR networks, comma-separated"
                 ) from None
         return ",".join(entries)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _default_database_url(cls, value: object) -> object:
+        if value is None:
+            return f"postgresql://localhost/{cls.service_name.replace('-', '_')}"
+        return value
 
     @field_validator("database_url")
     @classmethod

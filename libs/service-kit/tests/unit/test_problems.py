@@ -32,8 +32,18 @@ class _DependencyDownError(ServiceError):
     def __str__(self) -> str:
         return "connect timeout to the dependency"
 
-    def headers(self) -> dict[str, str] | None:
-        return {"Retry-After": "3"}
+
+class _BusyError(ServiceError):
+    status, slug, title = 503, "busy", "Busy"
+    detail = "Too busy; retry after Retry-After."
+    retry_after = 2.0
+
+
+class _WhoAreYouError(ServiceError):
+    status, slug, title = 401, "who", "Who are you"
+
+    def challenge(self) -> tuple[str | None, str | None]:
+        return "invalid_token", 'a "quoted" reason'
 
 
 def _body(response: object) -> dict[str, object]:
@@ -57,9 +67,13 @@ def _app() -> FastAPI:
     async def gone() -> None:
         raise _GoneError("It went.")
 
+    @app.get("/who")
+    async def who() -> None:
+        raise _WhoAreYouError()
+
     @app.get("/down")
     async def down() -> None:
-        raise _DependencyDownError("Try later.")
+        raise _DependencyDownError("Try later.", retry_after=3)
 
     return app
 
@@ -109,6 +123,36 @@ def test_a_failed_dependency_adds_its_headers_and_logs_its_reason_not_to_the_cli
     assert response.json()["detail"] == "Try later."
     assert "connect timeout" not in response.text
     assert "Dependency down: connect timeout to the dependency" in caplog.messages
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "header"), [(0.0, "1"), (0.2, "1"), (1, "1"), (1.5, "2"), (30.0, "30")]
+)
+def test_retry_after_is_sent_in_whole_seconds_rounded_up_and_at_least_one(
+    retry_after: float, header: str
+) -> None:
+    assert _BusyError(retry_after=retry_after).headers() == {"Retry-After": header}
+
+
+def test_an_error_without_retry_after_adds_no_headers() -> None:
+    assert _GoneError("It went.").headers() is None
+
+
+def test_a_subclass_declares_its_fixed_detail_and_its_default_retry_after() -> None:
+    error = _BusyError()
+    assert (str(error), error.detail) == ("Too busy; retry after Retry-After.",) * 2
+    assert error.headers() == {"Retry-After": "2"}
+    assert _GoneError().detail == "Gone"  # no detail at all: the title
+
+
+def test_a_challenge_is_answered_with_the_service_s_name_as_its_realm() -> None:
+    app = _app()
+    app.state.settings = type("S", (), {"service_name": "example"})()
+    response = _get(app, "/who")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="example", error="invalid_token", error_description="a \'quoted\' reason"'
+    )
 
 
 def test_validation_problem_lists_errors_without_echoing_input() -> None:

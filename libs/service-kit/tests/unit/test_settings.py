@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 from pydantic import ValidationError
+from pydantic_settings import SettingsConfigDict
 
-from service_kit.settings import ServiceSettings
+from service_kit.settings import Port, ServiceSettings
 
 pytestmark = pytest.mark.unit
+
+
+class _PlainSettings(ServiceSettings):
+    """A service that states only its name, prefix and port."""
+
+    service_name: ClassVar[str] = "service-kit"
+    model_config = SettingsConfigDict(env_prefix="PLAIN_SERVICE_")
+    port: Port = 8000
+
+
+def test_the_default_database_is_the_local_one_named_after_the_service() -> None:
+    assert _PlainSettings().database_url == "postgresql+psycopg2://localhost/service_kit"
+
+
+def test_tokens_are_expected_from_user_service_for_the_shop_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = _PlainSettings()
+    assert (settings.token_issuer, settings.token_audience) == ("user-service", "shop")
+    monkeypatch.setenv("PLAIN_SERVICE_TOKEN_ISSUER", "https://id.example")
+    monkeypatch.setenv("PLAIN_SERVICE_TOKEN_AUDIENCE", "api")
+    settings = _PlainSettings()
+    assert (settings.token_issuer, settings.token_audience) == ("https://id.example", "api")
+
+
+@pytest.mark.parametrize("field", ["token_issuer", "token_audience"])
+def test_an_empty_token_issuer_or_audience_is_refused(field: str) -> None:
+    with pytest.raises(ValidationError, match=rf"{field}\n  String should have at least 1"):
+        _PlainSettings(**{field: ""})
 
 
 def test_defaults_are_the_kit_s_and_the_service_s(settings_class: type[ServiceSettings]) -> None:

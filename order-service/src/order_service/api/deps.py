@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends
 from fastapi.security import HTTPBearer
 
-from order_service.service import Buyer, Orders
+from order_service.service import Orders
 from service_kit.auth import bearer_principal
 from service_kit.deps import app_state
 from service_kit.tokens import Principal
@@ -22,18 +22,12 @@ from service_kit.tokens import Principal
 bearer_scheme = HTTPBearer(
     auto_error=False, description="An access token from user-service's POST /token"
 )
-caller = bearer_principal(bearer_scheme)
 
-
+# the caller (the order's buyer), from a bearer token verified locally against user-service's
+# JWKS: 401 when it is missing or refused, 503 when its key cannot be fetched
+get_principal = bearer_principal(bearer_scheme)
 # the app's one Orders (built by the lifespan, over the app's user-service client)
 get_orders = app_state("orders", Orders)
 
-
-async def get_buyer(principal: Annotated[Principal, Depends(caller)]) -> Buyer:
-    """The caller, from a bearer token verified locally against user-service's JWKS (401 when
-    it is missing or refused, 503 when its key cannot be fetched): the order's buyer."""
-    return Buyer(user_id=principal.user_id, token=principal.token)
-
-
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
 OrdersDep = Annotated[Orders, Depends(get_orders)]
-BuyerDep = Annotated[Buyer, Depends(get_buyer)]

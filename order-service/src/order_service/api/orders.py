@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Header, Path, Response, status
 
-from order_service.api.deps import BuyerDep, OrdersDep
+from order_service.api.deps import OrdersDep, PrincipalDep
 from order_service.models import IDEMPOTENCY_KEY_MAX, OrderCreate, OrderPage, OrderPublic
+from service_kit.deps import MAX_ID, PageDep
 from service_kit.openapi import problem_responses
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
-MAX_ID = 2**31 - 1  # the column is a 32-bit integer; larger ids cannot exist
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID)]
 IdempotencyKey = Annotated[
     str | None,
@@ -44,14 +44,14 @@ _PROBLEMS = {
 )
 async def create_order(
     data: OrderCreate,
-    buyer: BuyerDep,
+    principal: PrincipalDep,
     orders: OrdersDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> OrderPublic:
     """Place an order for the caller (the token's subject), with a snapshot of their name and
     email as user-service has them now."""
-    placed = await orders.place_order(buyer=buyer, data=data, idempotency_key=idempotency_key)
+    placed = await orders.place_order(buyer=principal, data=data, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/orders/{placed.order.id}"
     if placed.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -63,17 +63,12 @@ async def create_order(
     response_model=OrderPublic,
     responses=problem_responses(_PROBLEMS, 401, 404, 422, 503),
 )
-async def get_order(order_id: OrderId, buyer: BuyerDep, orders: OrdersDep) -> OrderPublic:
+async def get_order(order_id: OrderId, principal: PrincipalDep, orders: OrdersDep) -> OrderPublic:
     """One of the caller's orders; someone else's id is a 404, like a missing one."""
-    return await orders.get_order(buyer=buyer, order_id=order_id)
+    return await orders.get_order(buyer=principal, order_id=order_id)
 
 
 @router.get("", response_model=OrderPage, responses=problem_responses(_PROBLEMS, 401, 422, 503))
-async def list_orders(
-    buyer: BuyerDep,
-    orders: OrdersDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> OrderPage:
+async def list_orders(principal: PrincipalDep, orders: OrdersDep, page: PageDep) -> OrderPage:
     """The caller's orders, by id."""
-    return await orders.list_orders(buyer=buyer, limit=limit, offset=offset)
+    return await orders.list_orders(buyer=principal, limit=page.limit, offset=page.offset)

@@ -21,12 +21,13 @@ from user_service.service import Users
 # authorize; auto_error=False: a missing token is answered by the kit's problem, not FastAPI's.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/token", auto_error=False)
 
+# the caller, from a verified bearer token (401 when missing or refused); subjects are user ids
+get_principal = bearer_principal(oauth2_scheme)
 # the app's one Users (built by create_app)
 get_users = app_state("users", Users)
 
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
 UsersDep = Annotated[Users, Depends(get_users)]
-# the verified bearer token (401 when missing or refused); subjects are user ids
-PrincipalDep = Annotated[Principal, Depends(bearer_principal(oauth2_scheme))]
 
 
 async def limit_client(request: Request, users: UsersDep) -> None:

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
+from service_kit.deps import MAX_ID, PageDep
 from service_kit.openapi import problem_responses
 from user_service.api.deps import PrincipalDep, UsersDep, limit_client
 from user_service.models import UserCreate, UserPage, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-MAX_ID = 2**31 - 1  # the column is a 32-bit integer; larger ids cannot exist
 UserId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 _PROBLEMS = {
@@ -68,11 +68,6 @@ async def get_user(user_id: UserId, principal: PrincipalDep, users: UsersDep) ->
 
 
 @router.get("", response_model=UserPage, responses=problem_responses(_PROBLEMS, 401, 403, 422, 503))
-async def list_users(
-    principal: PrincipalDep,
-    users: UsersDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> UserPage:
+async def list_users(principal: PrincipalDep, users: UsersDep, page: PageDep) -> UserPage:
     """Every user, by id: for an admin only."""
-    return await users.list_users(principal=principal, limit=limit, offset=offset)
+    return await users.list_users(principal=principal, limit=page.limit, offset=page.offset)

@@ -2,23 +2,13 @@
 
 Users created before this revision have no password (NULL) and cannot log in; the role defaults
 to "user" (admins are made with ``user-service grant-admin``).
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-12-02
 """
-
-from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+revision = "0002"
+down_revision = "0001"
 
 
 def upgrade() -> None:
