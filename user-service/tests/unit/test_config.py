@@ -30,18 +30,3 @@ def test_settings_are_read_from_prefixed_environment(monkeypatch: pytest.MonkeyP
 def test_a_max_lockout_shorter_than_the_first_lockout_is_refused() -> None:
     with pytest.raises(ValueError, match="login_max_lockout must be at least login_lockout"):
         Settings(login_lockout=120, login_max_lockout=60)
-
-
-def test_tokens_are_verified_for_user_service_and_the_shop_unless_set(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert (Settings().token_issuer, Settings().token_audience) == ("user-service", "shop")
-    monkeypatch.setenv("USER_SERVICE_TOKEN_ISSUER", "https://id.example")
-    monkeypatch.setenv("USER_SERVICE_TOKEN_AUDIENCE", "api")
-    assert (Settings().token_issuer, Settings().token_audience) == ("https://id.example", "api")
-
-
-@pytest.mark.parametrize("port", [0, 65536])
-def test_a_port_outside_1_to_65535_is_refused(port: int) -> None:
-    with pytest.raises(ValueError, match="port"):
-        Settings(port=port)
