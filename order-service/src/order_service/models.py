@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from service_kit.deps import MAX_ID
 from service_kit.timestamps import UtcTimestamp, utc_now
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
@@ -38,11 +39,11 @@ QUANTITY_MAX = 10_000
 UNIT_PRICE_MAX = 10**9
 ITEMS_MAX = 100
 IDEMPOTENCY_KEY_MAX = 255
-# The largest id user-service accepts (its users.id is a 32-bit integer). One bound for both
-# services, held by the contract: the pact asks user-service about this very id and expects an
-# answer (404), not a refusal, so a narrower provider fails its verification and a wider bound
-# here changes the pact. An id above it could never be a user: 422 at validation.
-USER_ID_MAX = 2**31 - 1
+# The largest id user-service accepts: the kit's bound on every id (32-bit integer columns),
+# held by the contract: the pact asks user-service about this very id and expects an answer
+# (404), not a refusal, so a narrower provider fails its verification and a wider bound here
+# changes the pact. An id above it could never be a user: 422 at validation.
+USER_ID_MAX = MAX_ID
 
 
 class OrderItemBase(SQLModel):
