@@ -3,44 +3,36 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from service_kit import cli
-from service_kit.migrations import Migrations
 from service_kit.settings import ServiceSettings
 
 pytestmark = pytest.mark.integration
 
-NO_MIGRATIONS = Migrations(Path("/nonexistent"), version_table="v", lock_id=1)
-
-
-def _main(settings_class: type[ServiceSettings], argv: list[str]) -> int:
-    return cli.run(argv, settings=settings_class, migrations=NO_MIGRATIONS, app="x:create_app")
-
 
 def test_wait_for_db_exits_0_when_the_database_answers(
-    settings_class: type[ServiceSettings],
+    run_cli: Callable[..., int],
     create_database: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a postgresql:// URL, as the chart gives it: the settings pick the driver
     url = make_url(create_database("service_kit_wait")).set(drivername="postgresql")
     monkeypatch.setenv("EXAMPLE_SERVICE_DATABASE_URL", url.render_as_string(hide_password=False))
-    assert _main(settings_class, ["wait-for-db", "--timeout", "5"]) == 0
+    assert run_cli(["wait-for-db", "--timeout", "5"]) == 0
 
 
 def test_wait_for_db_gives_up_after_the_timeout_naming_the_host_never_the_password(
-    settings_class: type[ServiceSettings],
+    run_cli: Callable[..., int],
     unused_port_url: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = make_url(unused_port_url).set(password="s3cr3t-pw")
     monkeypatch.setenv("EXAMPLE_SERVICE_DATABASE_URL", url.render_as_string(hide_password=False))
-    assert _main(settings_class, ["wait-for-db", "--timeout", "0"]) == 1
+    assert run_cli(["wait-for-db", "--timeout", "0"]) == 1
     out, err = capsys.readouterr()
     assert "did not answer within 0 s" in err
     assert "127.0.0.1" in err
@@ -66,6 +58,6 @@ def test_wait_for_database_retries_until_the_deadline_then_returns_the_last_reas
     assert slept == [2, 2, 1]  # the last wait ends at the deadline, not past it
 
 
-def test_wait_for_db_refuses_a_negative_timeout(settings_class: type[ServiceSettings]) -> None:
+def test_wait_for_db_refuses_a_negative_timeout(run_cli: Callable[..., int]) -> None:
     with pytest.raises(SystemExit, match="2"):
-        _main(settings_class, ["wait-for-db", "--timeout", "-1"])
+        run_cli(["wait-for-db", "--timeout", "-1"])

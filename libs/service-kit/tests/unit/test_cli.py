@@ -4,48 +4,41 @@ from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from service_kit import cli
-from service_kit.migrations import Migrations
 from service_kit.server import BoundedHttpToolsProtocol
 from service_kit.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
 
-NO_MIGRATIONS = Migrations(Path("/nonexistent"), version_table="v", lock_id=1)
-
-
-def _main(settings_class: type[ServiceSettings], argv: list[str]) -> int:
-    return cli.run(argv, settings=settings_class, migrations=NO_MIGRATIONS, app="x:create_app")
-
 
 def test_invalid_settings_exit_2_naming_the_environment_prefix(
-    settings_class: type[ServiceSettings],
+    run_cli: Callable[..., int],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "0")
-    assert _main(settings_class, ["serve"]) == 2
+    assert run_cli(["serve"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("service-kit: invalid settings (EXAMPLE_SERVICE_*)")
     assert "port" in err
 
 
-def test_unknown_command_is_a_usage_error(settings_class: type[ServiceSettings]) -> None:
+def test_unknown_command_is_a_usage_error(run_cli: Callable[..., int]) -> None:
     with pytest.raises(SystemExit, match="2"):
-        _main(settings_class, ["dance"])
+        run_cli(["dance"])
 
 
 def test_serve_runs_the_given_app_factory_as_the_settings_say(
-    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+    run_cli: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[tuple[object, ...], dict[str, object]]] = []
     monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: calls.append((a, kw)))
     monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9123")
-    assert _main(settings_class, ["serve"]) == 0
+    assert run_cli(["serve"]) == 0
     ((args, kwargs),) = calls
     assert args == ("x:create_app",)
     assert kwargs["factory"] is True
@@ -68,43 +61,43 @@ def _served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple[object, ...], d
 
 
 def test_serve_listens_where_the_flags_say_when_the_environment_says_nothing(
-    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+    run_cli: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _served(monkeypatch)
-    assert _main(settings_class, ["serve", "--host", "192.0.2.1", "--port", "8123"]) == 0
+    assert run_cli(["serve", "--host", "192.0.2.1", "--port", "8123"]) == 0
     ((_, kwargs),) = calls
     assert (kwargs["host"], kwargs["port"]) == ("192.0.2.1", 8123)
 
 
 def test_serve_listens_where_the_environment_says_over_the_flags(
-    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+    run_cli: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The flags are an image's defaults; a deployment's environment (the chart's) decides."""
     calls = _served(monkeypatch)
     monkeypatch.setenv("EXAMPLE_SERVICE_HOST", "10.1.2.3")
     monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9123")
-    assert _main(settings_class, ["serve", "--host", "192.0.2.1", "--port", "8123"]) == 0
+    assert run_cli(["serve", "--host", "192.0.2.1", "--port", "8123"]) == 0
     ((_, kwargs),) = calls
     assert (kwargs["host"], kwargs["port"]) == ("10.1.2.3", 9123)
 
 
 @pytest.mark.parametrize("port", ["0", "65536", "http"])
 def test_serve_refuses_a_port_flag_out_of_range(
-    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch, port: str
+    run_cli: Callable[..., int], monkeypatch: pytest.MonkeyPatch, port: str
 ) -> None:
     calls = _served(monkeypatch)
     with pytest.raises(SystemExit, match="2"):
-        _main(settings_class, ["serve", "--port", port])
+        run_cli(["serve", "--port", port])
     assert calls == []
 
 
 def test_serve_reload_restarts_the_same_server_from_the_factory_import_string(
-    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+    run_cli: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """uvicorn reloads only an import string; the bounded protocol stays (dev = production)."""
     calls = _served(monkeypatch)
-    assert _main(settings_class, ["serve", "--reload"]) == 0
-    assert _main(settings_class, ["serve"]) == 0
+    assert run_cli(["serve", "--reload"]) == 0
+    assert run_cli(["serve"]) == 0
     (args, kwargs), (_, production) = calls
     assert args == ("x:create_app",)
     assert (kwargs["factory"], kwargs["reload"], production["reload"]) == (True, True, False)
@@ -116,12 +109,12 @@ def test_serve_reload_restarts_the_same_server_from_the_factory_import_string(
 
 
 def test_serve_believes_forwarded_headers_only_from_the_trusted_proxies(
-    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+    run_cli: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[dict[str, object]] = []
     monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: calls.append(kw))
     monkeypatch.setenv("EXAMPLE_SERVICE_TRUSTED_PROXIES", "10.0.0.0/8")
-    assert _main(settings_class, ["serve"]) == 0
+    assert run_cli(["serve"]) == 0
     ((kwargs),) = calls
     assert (kwargs["proxy_headers"], kwargs["forwarded_allow_ips"]) == (True, "10.0.0.0/8")
 
@@ -163,12 +156,12 @@ def test_serve_with_one_worker_leaves_the_default_registry(
 
 
 def test_invalid_settings_are_reported_by_name_without_their_value(
-    settings_class: type[ServiceSettings],
+    run_cli: Callable[..., int],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("EXAMPLE_SERVICE_DATABASE_URL", "mysql://admin:s3cr3t-pw@db.internal/x")
-    assert _main(settings_class, ["migrate"]) == 2
+    assert run_cli(["migrate"]) == 2
     err = capsys.readouterr().err
     assert "database_url" in err
     assert "s3cr3t" not in err
@@ -177,7 +170,7 @@ def test_invalid_settings_are_reported_by_name_without_their_value(
 
 
 def test_a_service_command_runs_with_or_without_settings(
-    settings_class: type[ServiceSettings], monkeypatch: pytest.MonkeyPatch
+    run_cli: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[tuple[str, object]] = []
     commands = [
@@ -186,29 +179,22 @@ def test_a_service_command_runs_with_or_without_settings(
                     needs_settings=False),
     ]  # fmt: skip
     monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "0")  # invalid: only "bare" may run
-    run = lambda argv: cli.run(  # noqa: E731
-        argv, settings=settings_class, migrations=NO_MIGRATIONS, app="x:y", commands=commands
-    )
-    assert run(["bare"]) == 3
-    assert run(["hello"]) == 2
+    assert run_cli(["bare"], commands=commands) == 3
+    assert run_cli(["hello"], commands=commands) == 2
     monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9000")
-    assert run(["hello"]) == 0
+    assert run_cli(["hello"], commands=commands) == 0
     assert [name for name, _ in seen] == ["bare", "hello"]
     assert seen[0][1] is None
 
 
 def test_a_failed_preflight_stops_serve_with_exit_2(
-    settings_class: type[ServiceSettings],
+    run_cli: Callable[..., int],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     served: list[object] = []
     monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: served.append(a))
     monkeypatch.setenv("EXAMPLE_SERVICE_PORT", "9000")
-    code = cli.run(
-        ["serve"], settings=settings_class, migrations=NO_MIGRATIONS, app="x:y",
-        preflight=lambda settings: "no signing key",
-    )  # fmt: skip
-    assert code == 2
+    assert run_cli(["serve"], preflight=lambda settings: "no signing key") == 2
     assert "no signing key" in capsys.readouterr().err
     assert served == []
