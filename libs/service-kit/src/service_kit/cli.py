@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -38,7 +38,7 @@ from service_kit.log import configure_logging
 from service_kit.metrics import multiprocess_dir
 from service_kit.migrations import Migrations
 from service_kit.server import BoundedHttpToolsProtocol
-from service_kit.settings import ServiceSettings
+from service_kit.settings import Port, ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -135,14 +135,15 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+_PORT = TypeAdapter(Port)
+
+
 def _port(value: str) -> int:
+    """``--port``, held to the settings' own ``Port`` bounds."""
     try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("must be a number") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError("must be between 1 and 65535")
-    return port
+        return _PORT.validate_strings(value)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.errors()[0]["msg"].lower()) from None
 
 
 def settings_errors(exc: ValidationError) -> str:
