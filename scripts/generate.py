@@ -104,13 +104,14 @@ def additions(path: str, old: Any, new: Any) -> list[dict[str, Any]]:
     return []
 
 
-def tracing_component(helm: str) -> dict[Path, str]:
-    def objects(*args: str) -> dict[tuple[str, str], Any]:
-        docs = yaml.safe_load_all(helm_template(helm, *args))
-        return {(d["kind"], d["metadata"]["name"]): d for d in docs if d}
+def tracing_component(helm: str, rendered: str) -> dict[Path, str]:
+    """``rendered``: the umbrella chart's default render (k8s/base/shop.yaml's objects)."""
 
-    base = objects()
-    traced = objects("--set", f"global.tracing.otlpEndpoint={COLLECTOR}")
+    def objects(text: str) -> dict[tuple[str, str], Any]:
+        return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(text) if d}
+
+    base = objects(rendered)
+    traced = objects(helm_template(helm, "--set", f"global.tracing.otlpEndpoint={COLLECTOR}"))
     if base.keys() != traced.keys():
         sys.exit("tracing adds or removes objects: a component of patches cannot say that")
     folder = REPO / "k8s" / "components" / "tracing"
@@ -132,7 +133,8 @@ def tracing_component(helm: str) -> dict[Path, str]:
 
 def outputs(helm: str) -> dict[Path, str]:
     files = {HELM / s / "values.schema.json": values_schema(s) for s in SERVICES}
-    files[REPO / "k8s" / "base" / "shop.yaml"] = GENERATED + helm_template(helm)
+    rendered = helm_template(helm)
+    files[REPO / "k8s" / "base" / "shop.yaml"] = GENERATED + rendered
     dashboard = helm_template(
         helm,
         "--set",
@@ -143,7 +145,7 @@ def outputs(helm: str) -> dict[Path, str]:
     files[REPO / "k8s" / "components" / "grafana-dashboard" / "configmap.yaml"] = (
         GENERATED + dashboard
     )
-    return files | tracing_component(helm)
+    return files | tracing_component(helm, rendered)
 
 
 def main() -> int:
